@@ -1,0 +1,316 @@
+"""`AsyncVertexChat`: composes target URL, auth, transport and streaming into the public client."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, Literal, overload
+
+import msgspec
+
+from .auth import AuthProvider, CallableToken, NoAuth, StaticToken, TokenFunc
+from .endpoints import Target, resolve_target
+from .errors import (
+    APIStatusError,
+    AuthenticationError,
+    ConfigurationError,
+    make_status_error,
+    request_id_from_headers,
+)
+from .params import CompletionParams, build_body, check_param_names
+from .stream import ChatStream, StreamMetrics
+from .transport import Response, Transport
+from .types import ChatCompletion
+
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+else:  # pragma: no cover - exercised on 3.10 only
+    from typing_extensions import Unpack
+
+__all__ = ["AsyncVertexChat", "ResponseInfo"]
+
+_completion_decoder = msgspec.json.Decoder(ChatCompletion)
+_JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+_SSE_HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+
+
+class ResponseInfo(msgspec.Struct, frozen=True):
+    """HTTP metadata of the exchange behind a completion."""
+
+    request_id: str | None
+    headers: Mapping[str, str]
+    status_code: int
+
+
+class Completions:
+    """`client.chat.completions`: the chat-completions resource."""
+
+    def __init__(self, client: AsyncVertexChat) -> None:
+        self._client = client
+
+    @overload
+    async def create(
+        self,
+        *,
+        messages: Sequence[Any],
+        model: str | None = ...,
+        stream: Literal[False] = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | None = ...,
+        **params: Unpack[CompletionParams],
+    ) -> ChatCompletion: ...
+
+    @overload
+    async def create(
+        self,
+        *,
+        messages: Sequence[Any],
+        model: str | None = ...,
+        stream: Literal[True],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | None = ...,
+        **params: Unpack[CompletionParams],
+    ) -> ChatStream: ...
+
+    async def create(
+        self,
+        *,
+        messages: Sequence[Any],
+        model: str | None = None,
+        stream: bool = False,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        **params: Unpack[CompletionParams],
+    ) -> ChatCompletion | ChatStream:
+        """Create a chat completion; with `stream=True`, a `ChatStream` of chunks.
+
+        Parameters are named as in the OpenAI API; `None` leaves one out. `extra_body` is merged
+        into the JSON body last. `timeout` (seconds) bounds the whole exchange, stream included.
+        """
+        check_param_names(params)
+        client = self._client
+        client._check_model(model)
+        body = build_body(
+            model=model, messages=messages, stream=stream, params=params, extra_body=extra_body
+        )
+        if stream:
+            return await client._open_stream(body, extra_headers=extra_headers, timeout=timeout)
+        return await client._complete(body, extra_headers=extra_headers, timeout=timeout)
+
+
+class Chat:
+    """`client.chat`: groups the chat resources, as in the OpenAI SDK."""
+
+    def __init__(self, client: AsyncVertexChat) -> None:
+        self.completions = Completions(client)
+
+
+class AsyncVertexChat:
+    """Async client for Vertex AI's OpenAI-compatible Chat Completions API (or any compatible URL).
+
+    Use as `async with AsyncVertexChat(...) as client:` or call `await client.aclose()`.
+    """
+
+    def __init__(
+        self,
+        project: str | None = None,
+        location: str | None = None,
+        endpoint: str = "openapi",
+        api_version: str = "v1",
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        token: TokenFunc | None = None,
+        auth: AuthProvider | None = None,
+        dedicated_domain: str | None = None,
+        max_connections: int = 100,
+        timeout: float | None = 600.0,
+        connect_timeout: float | None = 10.0,
+        default_headers: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        self._target: Target = resolve_target(
+            project=project,
+            location=location,
+            endpoint=str(endpoint),
+            api_version=api_version,
+            base_url=base_url,
+            dedicated_domain=dedicated_domain,
+            environ=env,
+        )
+        self._auth = self._choose_auth(api_key=api_key, token=token, auth=auth, environ=env)
+        self._url = self._target.chat_completions_url
+        self._timeout = timeout
+        self._default_headers = dict(default_headers or {})
+        self._transport = Transport(
+            max_connections=max_connections, connect_timeout=connect_timeout
+        )
+        self._started = False
+        self._closed = False
+        self.chat = Chat(self)
+
+    def _choose_auth(
+        self,
+        *,
+        api_key: str | None,
+        token: TokenFunc | None,
+        auth: AuthProvider | None,
+        environ: Mapping[str, str],
+    ) -> AuthProvider:
+        choices = (("api_key", api_key), ("token", token), ("auth", auth))
+        given = [name for name, value in choices if value is not None]
+        if len(given) > 1:
+            raise ConfigurationError(f"pass only one of api_key, token and auth (got {given})")
+        if auth is not None:
+            return auth
+        if token is not None:
+            return CallableToken(token)
+        if api_key is not None:
+            return StaticToken(api_key)
+        env_key = environ.get("OPENAI_API_KEY")
+        if env_key and (self._target.from_openai_env or not self._target.is_vertex):
+            return StaticToken(env_key)
+        if self._target.is_vertex:
+            return self._default_vertex_auth()
+        return NoAuth()
+
+    def _default_vertex_auth(self) -> AuthProvider:
+        """What a Vertex URL uses when no credentials were given."""
+        raise ConfigurationError(
+            "no credentials for Vertex: pass api_key=... (an access token, e.g. from "
+            "`gcloud auth print-access-token`), token=<callable returning one>, or auth=..."
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def _ensure_started(self) -> None:
+        if self._closed:
+            raise RuntimeError("this AsyncVertexChat is closed; create a new client")
+        if not self._started:
+            self._started = True
+            await self._auth.start()
+
+    async def __aenter__(self) -> AsyncVertexChat:
+        await self._ensure_started()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop background tasks and close every connection. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._auth.aclose()
+        finally:
+            await self._transport.aclose()
+
+    @property
+    def base_url(self) -> str:
+        return self._target.base_url
+
+    @property
+    def connections_in_use(self) -> int:
+        return self._transport.connections_in_use
+
+    def __repr__(self) -> str:
+        return f"<AsyncVertexChat base_url={self._target.base_url!r} auth={self._auth.kind}>"
+
+    # -- requests -----------------------------------------------------------------------------
+    def _check_model(self, model: str | None) -> None:
+        if model is not None and self._target.base_url.endswith("/endpoints/openapi") and (
+            "/" not in model
+        ):
+            raise ValueError(
+                f"model {model!r} needs its publisher on the managed Gemini endpoint: "
+                f"use 'google/{model}'"
+            )
+
+    async def _send(
+        self,
+        body: bytes,
+        *,
+        accept_stream: bool,
+        extra_headers: Mapping[str, str] | None,
+        timeout: float | None,
+    ) -> Response:
+        """POST the body; return a response with a success status, or raise a typed error.
+
+        A 401 invalidates the token; a source that can mint a new one gets one more attempt.
+        """
+        await self._ensure_started()
+        base = _SSE_HEADERS if accept_stream else _JSON_HEADERS
+        auth_retry_left = self._auth.refreshable
+        while True:
+            headers = {**base, **self._default_headers, **await self._auth.headers()}
+            if extra_headers:
+                headers.update(extra_headers)
+            response = await self._transport.post(
+                self._url, body, headers, timeout=self._timeout if timeout is None else timeout
+            )
+            if response.status < 300:
+                return response
+            error = await self._status_error(response)
+            if isinstance(error, AuthenticationError):
+                self._auth.invalidate()
+                if auth_retry_left:
+                    auth_retry_left = False
+                    continue
+            raise error
+
+    async def _status_error(self, response: Response) -> APIStatusError:
+        raw = await response.read_error_body()
+        if 300 <= response.status < 400:
+            location = response.headers.get("Location", "?")
+            return make_status_error(
+                response.status,
+                f"redirect to {location} not followed: credentials stay with the configured "
+                "origin; point base_url at the final URL".encode(),
+                headers=response.headers,
+            )
+        return make_status_error(response.status, raw, headers=response.headers)
+
+    async def _complete(
+        self, body: bytes, *, extra_headers: Mapping[str, str] | None, timeout: float | None
+    ) -> ChatCompletion:
+        response = await self._send(
+            body, accept_stream=False, extra_headers=extra_headers, timeout=timeout
+        )
+        raw = await response.read()
+        try:
+            completion = _completion_decoder.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise make_status_error(
+                502,
+                b"the server answered 2xx with a body that is not a chat.completion: "
+                + raw[:200],
+                headers=response.headers,
+            ) from exc
+        completion._response = ResponseInfo(  # type: ignore[attr-defined]
+            request_id_from_headers(response.headers), dict(response.headers), response.status
+        )
+        return completion
+
+    async def _open_stream(
+        self, body: bytes, *, extra_headers: Mapping[str, str] | None, timeout: float | None
+    ) -> ChatStream:
+        metrics = StreamMetrics(started_at=time.perf_counter())
+        response = await self._send(
+            body, accept_stream=True, extra_headers=extra_headers, timeout=timeout
+        )
+        metrics.headers_at = time.perf_counter()
+        request_id = request_id_from_headers(response.headers)
+        return ChatStream(response, metrics=metrics, request_id=request_id)

@@ -1,0 +1,142 @@
+"""Where requests go: building the chat-completions URL from the client's settings.
+
+Precedence (first match wins):
+1. an explicit `base_url` argument;
+2. explicit Vertex settings (`project` or `location` given as arguments, or `dedicated_domain`);
+3. the `OPENAI_BASE_URL` environment variable (Google's docs tell users to set it);
+4. Vertex settings from `GOOGLE_CLOUD_PROJECT` / `GOOGLE_CLOUD_LOCATION`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .errors import ConfigurationError
+
+__all__ = ["Target", "resolve_target"]
+
+_API_VERSIONS = ("v1", "v1beta1")
+_LOCATION_RE = re.compile(r"^[a-z]+(-[a-z0-9]+)*$")
+_ENDPOINT_RE = re.compile(r"^(openapi|[0-9]+)$")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved destination: the base URL (everything before `/chat/completions`)."""
+
+    base_url: str
+    is_vertex: bool
+    # True when the URL came from OPENAI_BASE_URL, so OPENAI_API_KEY belongs with it.
+    from_openai_env: bool = False
+
+    @property
+    def chat_completions_url(self) -> str:
+        return self.base_url + "/chat/completions"
+
+    @property
+    def origin(self) -> str:
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+
+def _vertex_host(location: str) -> str:
+    return "aiplatform.googleapis.com" if location == "global" else (
+        f"{location}-aiplatform.googleapis.com"
+    )
+
+
+def vertex_base_url(
+    *,
+    project: str,
+    location: str,
+    endpoint: str = "openapi",
+    api_version: str = "v1",
+    dedicated_domain: str | None = None,
+) -> str:
+    """The Vertex base URL for managed Gemini (`openapi`) or a deployed endpoint id."""
+    if api_version not in _API_VERSIONS:
+        raise ConfigurationError(
+            f"api_version must be one of {', '.join(_API_VERSIONS)}, not {api_version!r}"
+        )
+    if not _LOCATION_RE.match(location):
+        raise ConfigurationError(
+            f"location {location!r} does not look like a Google Cloud location "
+            "(e.g. 'us-central1' or 'global')"
+        )
+    if not _ENDPOINT_RE.match(endpoint):
+        raise ConfigurationError(
+            "endpoint must be 'openapi' (managed Gemini) or a numeric ENDPOINT_ID, "
+            f"not {endpoint!r}"
+        )
+    path = f"/{api_version}/projects/{project}/locations/{location}/endpoints/{endpoint}"
+    if dedicated_domain:
+        if endpoint == "openapi":
+            raise ConfigurationError(
+                "a dedicated endpoint domain needs the numeric endpoint id: pass endpoint='ID'"
+            )
+        host = dedicated_domain.removeprefix("https://").rstrip("/")
+        # The dedicated host only serves v1 (Google's samples); keep the caller's choice anyway.
+        return f"https://{host}{path}"
+    return f"https://{_vertex_host(location)}{path}"
+
+
+def _clean_base_url(url: str, source: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(
+            f"{source} must be an absolute http(s) URL such as "
+            f"'http://127.0.0.1:8080/v1', not {url!r}"
+        )
+    url = url.rstrip("/")
+    # Accept a full chat-completions URL too; people paste it from curl samples.
+    return url.removesuffix("/chat/completions")
+
+
+def resolve_target(
+    *,
+    project: str | None,
+    location: str | None,
+    endpoint: str,
+    api_version: str,
+    base_url: str | None,
+    dedicated_domain: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Target:
+    env = os.environ if environ is None else environ
+    if base_url:
+        url = _clean_base_url(base_url, "base_url")
+        return Target(url, is_vertex=_looks_like_vertex(url))
+    explicit_vertex = project is not None or location is not None or dedicated_domain is not None
+    env_base = env.get("OPENAI_BASE_URL")
+    if env_base and not explicit_vertex:
+        url = _clean_base_url(env_base, "OPENAI_BASE_URL")
+        return Target(url, is_vertex=_looks_like_vertex(url), from_openai_env=True)
+    project = project or env.get("GOOGLE_CLOUD_PROJECT")
+    location = location or env.get("GOOGLE_CLOUD_LOCATION")
+    if not project:
+        raise ConfigurationError(
+            "no Google Cloud project: pass project=... or set GOOGLE_CLOUD_PROJECT "
+            "(or pass base_url=... / set OPENAI_BASE_URL for another OpenAI-compatible server)"
+        )
+    if not location:
+        raise ConfigurationError(
+            "no Google Cloud location: pass location=... or set GOOGLE_CLOUD_LOCATION "
+            "(e.g. 'us-central1', or 'global' for the global endpoint)"
+        )
+    url = vertex_base_url(
+        project=project,
+        location=location,
+        endpoint=endpoint,
+        api_version=api_version,
+        dedicated_domain=dedicated_domain,
+    )
+    return Target(url, is_vertex=True)
+
+
+def _looks_like_vertex(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host.endswith(("aiplatform.googleapis.com", ".prediction.vertexai.goog"))

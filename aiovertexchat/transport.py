@@ -1,0 +1,151 @@
+"""The HTTP boundary: the only module that imports aiohttp.
+
+One `Transport` owns one `aiohttp.ClientSession` for the client's lifetime. `post()` sends a
+request and returns once the status line and headers have arrived; the body is read through the
+returned `Response`. aiohttp's exceptions are turned into ours here (`_map_errors`) and
+nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+import aiohttp
+
+from .errors import APIConnectionError, APITimeoutError
+
+__all__ = ["Response", "Transport"]
+
+# Bodies of error responses are read only this far: a proxy's HTML page can be large.
+_MAX_ERROR_BODY = 64 * 1024
+
+
+@contextmanager
+def _map_errors(what: str, timeout_kind: str) -> Iterator[None]:
+    """Turn aiohttp/asyncio failures into `APIConnectionError` / `APITimeoutError`."""
+    try:
+        yield
+    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        raise APITimeoutError(f"{what}: {timeout_kind} timeout", kind=timeout_kind) from exc
+    except aiohttp.ClientError as exc:
+        # The exception text names host and port only; headers (and so tokens) never appear.
+        detail = str(exc) or type(exc).__name__
+        raise APIConnectionError(f"{what}: {type(exc).__name__}: {detail}") from exc
+
+
+class Response:
+    """A response whose status and headers are known; the body is read on demand."""
+
+    __slots__ = ("_content", "_raw", "headers", "status")
+
+    def __init__(self, raw: aiohttp.ClientResponse) -> None:
+        self._raw = raw
+        self._content = raw.content
+        self.status: int = raw.status
+        self.headers: Mapping[str, str] = raw.headers
+
+    async def read(self) -> bytes:
+        """The whole body; the connection goes back to the pool afterwards."""
+        with _map_errors("reading the response body", "total"):
+            try:
+                return await self._raw.read()
+            finally:
+                self._raw.release()
+
+    async def read_error_body(self) -> bytes:
+        """Up to 64 KiB of an error body, then the connection is dropped."""
+        with _map_errors("reading the error body", "total"):
+            try:
+                return await self._content.read(_MAX_ERROR_BODY)
+            finally:
+                self._raw.close()
+
+    async def read_chunk(self) -> bytes:
+        """Whatever body bytes are available next; `b""` at the end of the body."""
+        try:
+            return await self._content.readany()
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise APITimeoutError("reading the stream: total timeout", kind="total") from exc
+        except aiohttp.ClientError as exc:
+            raise APIConnectionError(f"stream broke: {type(exc).__name__}: {exc}") from exc
+
+    def release(self) -> None:
+        """Finished with the body: reuse the connection if it is clean, else close it."""
+        self._raw.release()
+
+    def close(self) -> None:
+        """Abandon the body and close the connection (it cannot be reused mid-body)."""
+        self._raw.close()
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._raw.closed)
+
+
+class Transport:
+    """Connection pool and request sending."""
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = 100,
+        connect_timeout: float | None = 10.0,
+        user_agent: str = "aiovertexchat",
+    ) -> None:
+        self._max_connections = max_connections
+        self._connect_timeout = connect_timeout
+        self._user_agent = user_agent
+        self._session: aiohttp.ClientSession | None = None
+
+    def _ensure_session(self) -> aiohttp.ClientSession:
+        session = self._session
+        if session is None:
+            connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
+            session = aiohttp.ClientSession(
+                connector=connector,
+                headers={"User-Agent": self._user_agent},
+                # Timeouts are given per request; the session imposes none of its own.
+                timeout=aiohttp.ClientTimeout(total=None),
+                raise_for_status=False,
+            )
+            self._session = session
+        return session
+
+    async def post(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        timeout: float | None,
+    ) -> Response:
+        """Send a POST and return after the headers arrive (no redirect is followed)."""
+        session = self._ensure_session()
+        # `timeout` is a deadline for the whole exchange, body (and so stream) included.
+        client_timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=self._connect_timeout)
+        with _map_errors(f"POST {url}", "total"):
+            raw = await session.post(
+                url,
+                data=body,
+                headers=headers,
+                timeout=client_timeout,
+                # Credentials go only to the configured origin: a redirect is not followed.
+                allow_redirects=False,
+            )
+        return Response(raw)
+
+    @property
+    def connections_in_use(self) -> int:
+        """Connections currently checked out of the pool (0 when idle: used by leak tests)."""
+        session = self._session
+        if session is None or session.connector is None:
+            return 0
+        return len(session.connector._acquired)
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+

@@ -1,0 +1,20 @@
+from collections.abc import AsyncIterator
+
+import pytest
+
+from aiovertexchat import AsyncVertexChat
+from aiovertexchat.emulator import Emulator, EmulatorConfig
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    async with Emulator(EmulatorConfig()) as emu:
+        yield emu
+
+
+@pytest.fixture
+async def client(emulator: Emulator) -> AsyncIterator[AsyncVertexChat]:
+    async with AsyncVertexChat(base_url=emulator.base_url, api_key="test-token") as chat:
+        yield chat
+    # Every test that used the client must have given every connection back.
+    assert chat.connections_in_use == 0
