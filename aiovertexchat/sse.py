@@ -91,7 +91,12 @@ class SSEBufferOverflowError(ValueError):
 
 
 class SSEDecoder:
-    """Incremental, sans-IO decoder of a `text/event-stream` byte stream (WHATWG rules)."""
+    """Incremental, sans-IO decoder of a `text/event-stream` byte stream (WHATWG rules).
+
+    `feed` raises `SSEBufferOverflowError` once one event outgrows `max_event_size`; events
+    completed earlier in that same chunk are lost with it, and the decoder refuses further
+    input until `end()` resets it.
+    """
 
     __slots__ = (
         "_bom",

@@ -85,7 +85,7 @@ def best_time(fn: Callable[[Sequence[bytes]], int], chunks: Sequence[bytes], rep
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=20_000, help="events per stream")
     parser.add_argument("--repeat", type=int, default=7, help="runs per case; best one counts")
     args = parser.parse_args()
