@@ -47,12 +47,16 @@ class _TimedRequest(google.auth.transport.requests.Request):
         method: str = "GET",
         body: Any = None,
         headers: Any = None,
-        timeout: float | None = None,
+        timeout: Any = None,
         **kwargs: Any,
     ) -> Any:
+        if timeout is None:
+            timeout = self._timeout
+        elif isinstance(timeout, (int, float)):
+            timeout = min(timeout, self._timeout)
+        # (a (connect, read) tuple from google-auth is passed through as it is)
         return super().__call__(  # type: ignore[no-untyped-call]
-            url, method=method, body=body, headers=headers,
-            timeout=self._timeout if timeout is None else min(timeout, self._timeout), **kwargs,
+            url, method=method, body=body, headers=headers, timeout=timeout, **kwargs
         )
 
 
@@ -97,7 +101,10 @@ def refresh(credentials: Any, quota_project: str | None, timeout: float) -> Fres
         # x-goog-user-project when the credentials carry a quota project.
         credentials.apply(applied)
     except Exception as exc:
-        retryable = getattr(exc, "retryable", None)
+        # google-auth marks a refused grant not retryable; a network failure or timeout
+        # (TransportError) it leaves unmarked, but those are the most retryable of all.
+        transport = isinstance(exc, google.auth.exceptions.TransportError)
+        retryable = True if transport else getattr(exc, "retryable", None)
         raise TokenRefreshError(
             f"could not get a Google access token: {describe_error(exc)}; hint: check that the "
             "token endpoint is reachable and the credentials are still valid "

@@ -320,7 +320,10 @@ class GoogleAuth:
 
     def _on_failure(self, error: Exception) -> None:
         self._failures += 1
-        detail = describe_error(error)
+        if isinstance(error, ConfigurationError) or error.__cause__ is None:
+            detail = str(error)  # our own words, no secrets, with the hint
+        else:
+            detail = describe_error(error.__cause__)  # the cause, briefly, secrets cut out
         self._last_error = detail
         if isinstance(error, ConfigurationError):
             # Nothing a retry can fix: every request reports it; the background task stops.

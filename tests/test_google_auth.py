@@ -461,3 +461,37 @@ async def test_authorization_never_follows_a_redirect(
     assert len(seen_here) == 1 and (seen_here[0] or "").startswith("Bearer emu-at.")
     assert seen_elsewhere == []  # the other origin never saw a request, let alone the token
 
+
+
+async def test_a_hung_token_endpoint_is_cut_off_by_refresh_timeout(
+    emu: Emulator, private_key_pem: str
+) -> None:
+    from aiovertexchat import TokenRefreshError
+
+    answered = asyncio.Event()
+
+    async def never_answers(request: web.Request) -> web.Response:
+        await request.read()
+        await answered.wait()  # set only at cleanup: the client must give up first
+        return web.Response(status=500)
+
+    app = web.Application()
+    app.router.add_post("/token", never_answers)
+    runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    info = sa_info(emu, private_key_pem)
+    info["token_uri"] = f"http://127.0.0.1:{runner.addresses[0][1]}/token"
+    try:
+        auth = GoogleAuth(
+            service_account.Credentials.from_service_account_info(info), refresh_timeout=0.2
+        )
+        async with AsyncVertexChat(base_url=emu.base_url, auth=auth) as client:
+            with pytest.raises(TokenRefreshError, match=r"(?i)timed? ?out") as err:
+                await ask(client)
+    finally:
+        answered.set()
+        await runner.cleanup()
+    assert err.value.retryable
+    assert emu.stats.by_status == {}
