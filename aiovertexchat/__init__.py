@@ -16,9 +16,12 @@ from .errors import (
     PermissionDeniedError,
     RateLimitError,
     StreamInterruptedError,
+    TokenRefreshError,
     UnprocessableEntityError,
 )
+from .google_auth import AuthStats, GoogleAuth
 from .stream import ChatStream, StreamMetrics
+from .token_schedule import RefreshPolicy
 from .types import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -39,6 +42,7 @@ __all__ = [
     "APITimeoutError",
     "AsyncVertexChat",
     "AuthProvider",
+    "AuthStats",
     "AuthenticationError",
     "BadRequestError",
     "CallableToken",
@@ -51,15 +55,18 @@ __all__ = [
     "ChunkChoice",
     "ConfigurationError",
     "ConflictError",
+    "GoogleAuth",
     "InternalServerError",
     "NoAuth",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RefreshPolicy",
     "ResponseInfo",
     "StaticToken",
     "StreamInterruptedError",
     "StreamMetrics",
+    "TokenRefreshError",
     "ToolCall",
     "UnprocessableEntityError",
     "Usage",

@@ -20,6 +20,7 @@ from .errors import (
     make_status_error,
     request_id_from_headers,
 )
+from .google_auth import AuthStats, GoogleAuth
 from .params import CompletionParams, build_body, check_param_names
 from .stream import ChatStream, StreamMetrics
 from .transport import Response, Transport
@@ -182,11 +183,9 @@ class AsyncVertexChat:
         return NoAuth()
 
     def _default_vertex_auth(self) -> AuthProvider:
-        """What a Vertex URL uses when no credentials were given."""
-        raise ConfigurationError(
-            "no credentials for Vertex: pass api_key=... (an access token, e.g. from "
-            "`gcloud auth print-access-token`), token=<callable returning one>, or auth=..."
-        )
+        """What a Vertex URL uses when no credentials were given: Application Default
+        Credentials, looked up at first use in a thread (constructing never blocks or fails)."""
+        return GoogleAuth()
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def _ensure_started(self) -> None:
@@ -221,6 +220,12 @@ class AsyncVertexChat:
     @property
     def base_url(self) -> str:
         return self._target.base_url
+
+    @property
+    def auth_stats(self) -> AuthStats | None:
+        """Token refresh counters of a `GoogleAuth` source; None for other sources."""
+        stats = getattr(self._auth, "stats", None)
+        return stats if isinstance(stats, AuthStats) else None
 
     @property
     def connections_in_use(self) -> int:

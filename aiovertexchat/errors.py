@@ -6,6 +6,7 @@ Families:
   - `APIConnectionError`: no usable answer arrived (DNS, refused, reset, TLS); `APITimeoutError`.
   - `StreamInterruptedError`: a stream ended or failed before it finished; `.partial` holds
     what had arrived.
+  - `TokenRefreshError`: no access token could be obtained from Google (refresh failed).
 - `ConfigurationError`: the client was set up wrongly; the message names the fix.
 """
 
@@ -35,6 +36,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "StreamInterruptedError",
+    "TokenRefreshError",
     "UnprocessableEntityError",
     "make_status_error",
     "parse_error_body",
@@ -138,6 +140,14 @@ class APITimeoutError(APIConnectionError):
     def __init__(self, message: str, *, kind: str = "total") -> None:
         super().__init__(message)
         self.kind = kind
+
+
+class TokenRefreshError(APIError):
+    """No usable access token: fetching one from Google failed (`.retryable`: worth retrying)."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class StreamInterruptedError(APIError):

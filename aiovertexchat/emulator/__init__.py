@@ -7,7 +7,8 @@ Deterministic answers, honest usage, and injectable faults, for tests, demos and
 
 Modules: `config` (settings), `request` (body checks), `content` (what the answer says),
 `wire` (bytes of chunks and bodies), `faults` (fault grammar and choice), `errors` (error
-bodies), `capacity` (429 model), `writer` (body writing under faults), `server` (aiohttp.web).
+bodies), `capacity` (429 model), `writer` (body writing under faults), `oauth` (the OAuth2
+token endpoint google-auth talks to), `server` (aiohttp.web).
 """
 
 from .config import EmulatorConfig, UsageInStream

@@ -24,6 +24,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--max-concurrency", type=int)
     parser.add_argument("--max-rpm", type=int)
+    parser.add_argument("--token-lifetime", type=float, default=3600.0,
+                        help="seconds a token from POST /token lives")
+    parser.add_argument("--require-issued-tokens", action="store_true",
+                        help="accept only live tokens issued by this emulator's POST /token")
     args = parser.parse_args(argv)
     config = EmulatorConfig(
         ttft=args.ttft,
@@ -35,10 +39,13 @@ def main(argv: list[str] | None = None) -> None:
         fault_rate=args.fault_rate,
         max_concurrency=args.max_concurrency,
         max_rpm=args.max_rpm,
+        token_lifetime=args.token_lifetime,
+        require_issued_tokens=args.require_issued_tokens,
     )
 
     def ready(emulator: Emulator) -> None:
-        print(f"emulator listening on {emulator.url} (OpenAI base URL {emulator.base_url})")
+        print(f"emulator listening on {emulator.url} (OpenAI base URL {emulator.base_url}, "
+              f"token endpoint {emulator.token_url})")
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(args.host, args.port, config, on_ready=ready))

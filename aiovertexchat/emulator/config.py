@@ -35,6 +35,11 @@ class EmulatorConfig:
     accepted_tokens: frozenset[str] | None = None
     """When set, only these bearer tokens pass; any other one gets the 401 that Vertex gives
     for an expired token (lets client tests exercise "refresh once, retry once")."""
+    require_issued_tokens: bool = False
+    """Only live tokens issued by this emulator's `POST /token` pass (besides `accepted_tokens`);
+    an expired or unknown one gets Vertex's 401 (`ACCESS_TOKEN_TYPE_UNSUPPORTED`)."""
+    token_lifetime: float = 3600.0
+    """Seconds a token from `POST /token` lives (`expires_in`); tests use a few seconds."""
     send_done: bool = True
     """End streams with `data: [DONE]` (OpenAI-compatible servers, unverified on Vertex)."""
     usage_in_stream: UsageInStream = "on_request"
@@ -67,3 +72,5 @@ class EmulatorConfig:
             raise ValueError("max_concurrency must be >= 0 or None")
         if self.max_rpm is not None and self.max_rpm < 0:
             raise ValueError("max_rpm must be >= 0 or None")
+        if not self.token_lifetime > 0:
+            raise ValueError("token_lifetime must be > 0 seconds")

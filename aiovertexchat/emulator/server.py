@@ -29,6 +29,7 @@ from .faults import (
     FaultInjector,
     parse_fault_headers,
 )
+from .oauth import TOKEN_PATH, TokenIssuer, token_handler
 from .request import ChatRequest, Route, parse_request
 from .stats import EmulatorStats
 from .wire import StreamEncoder, completion_body
@@ -58,6 +59,7 @@ class EmulatorState:
     stats: EmulatorStats = field(default_factory=EmulatorStats)
     injector: FaultInjector = field(init=False)
     gate: CapacityGate = field(init=False)
+    tokens: TokenIssuer = field(default_factory=TokenIssuer)
     # Handlers in progress, cancelled on close so a stalled stream cannot hold up shutdown.
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -77,6 +79,7 @@ def build_app(state: EmulatorState) -> web.Application:
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)
     app[STATE_KEY] = state
     app.router.add_route("*", VERTEX_CHAT_PATH, _vertex_chat)
+    app.router.add_route("*", TOKEN_PATH, token_handler(state))
     for path in PLAIN_CHAT_PATHS:
         app.router.add_route("*", path, _plain_chat)
     app.router.add_route("*", "/{tail:.*}", _not_found)
@@ -128,16 +131,21 @@ async def _vertex_chat(request: web.Request) -> web.StreamResponse:
     return exchange.reply(error_reply(404, f"Endpoint `{name}` not found."))
 
 
-def _auth_error(request: web.Request, config: EmulatorConfig) -> ErrorReply | None:
+def _auth_error(request: web.Request, state: EmulatorState) -> ErrorReply | None:
+    config = state.config
     if not config.require_auth:
         return None
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         return error_reply(401)
-    if config.accepted_tokens is not None and token not in config.accepted_tokens:
-        return error_reply(401)
-    return None
+    if config.accepted_tokens is None and not config.require_issued_tokens:
+        return None
+    if config.accepted_tokens is not None and token in config.accepted_tokens:
+        return None
+    if config.require_issued_tokens and state.tokens.is_live(token, state.clock()):
+        return None
+    return error_reply(401)
 
 
 async def _chat(exchange: _Exchange, route: Route) -> web.StreamResponse:
@@ -149,8 +157,9 @@ async def _chat(exchange: _Exchange, route: Route) -> web.StreamResponse:
                 405, f"Method {request.method} is not allowed; use POST.", headers={"Allow": "POST"}
             )
         )
-    auth_error = _auth_error(request, config)
+    auth_error = _auth_error(request, state)
     if auth_error is not None:
+        state.stats.rejected_auth += 1
         return exchange.reply(auth_error)
     try:
         body = await request.read()
@@ -315,6 +324,11 @@ class Emulator:
     def url(self) -> str:
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"http://{host}:{self.port}"
+
+    @property
+    def token_url(self) -> str:
+        """The OAuth2 token endpoint: a service account's `token_uri` for tests and demos."""
+        return f"{self.url}{TOKEN_PATH}"
 
     @property
     def base_url(self) -> str:

@@ -1,0 +1,122 @@
+"""The blocking half of `GoogleAuth`: every call into google-auth, run in a worker thread only.
+
+google-auth does file reads, metadata-server probes and token HTTP with `requests`, all blocking.
+`google_auth.py` imports this module lazily from its worker thread, so importing aiovertexchat
+does not import google-auth, and nothing here ever runs on the event loop.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import google.auth
+import google.auth.exceptions
+import google.auth.transport.requests
+import requests
+
+from ._redact import describe_error
+from .errors import ConfigurationError, TokenRefreshError
+
+__all__ = ["MISSING_ADC_HINT", "Fresh", "discover", "refresh"]
+
+MISSING_ADC_HINT = (
+    "no Google credentials found (Application Default Credentials). Run "
+    "`gcloud auth application-default login` on a workstation, or set "
+    "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or run on Google Cloud "
+    "with an attached service account; or pass api_key=/token=/auth= to AsyncVertexChat"
+)
+
+
+_CANONICAL = {"authorization": "Authorization"}
+
+
+class _TimedRequest(google.auth.transport.requests.Request):
+    """google-auth's requests transport with our timeout instead of its 120 s default."""
+
+    def __init__(self, session: requests.Session, timeout: float) -> None:
+        super().__init__(session)
+        self._timeout = timeout
+
+    def __call__(
+        self,
+        url: str,
+        method: str = "GET",
+        body: Any = None,
+        headers: Any = None,
+        timeout: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        if timeout is None:
+            timeout = self._timeout
+        elif isinstance(timeout, (int, float)):
+            timeout = min(timeout, self._timeout)
+        # (a (connect, read) tuple from google-auth is passed through as it is)
+        return super().__call__(  # type: ignore[no-untyped-call]
+            url, method=method, body=body, headers=headers, timeout=timeout, **kwargs
+        )
+
+
+def discover(scopes: Sequence[str]) -> Any:
+    """Application Default Credentials, or `ConfigurationError` saying how to set them up."""
+    try:
+        credentials, _project = google.auth.default(scopes=list(scopes))
+    except google.auth.exceptions.DefaultCredentialsError as exc:
+        raise ConfigurationError(f"{MISSING_ADC_HINT}. google-auth: {describe_error(exc)}") from exc
+    return credentials
+
+
+@dataclass(frozen=True)
+class Fresh:
+    """A token just obtained: the headers to send and when it expires (monotonic clock)."""
+
+    headers: dict[str, str]
+    obtained_at: float
+    expires_at: float | None
+
+    def __repr__(self) -> str:  # the headers hold the token: never print them
+        return f"Fresh(obtained_at={self.obtained_at}, expires_at={self.expires_at})"
+
+
+def _seconds_left(expiry: datetime.datetime | None) -> float | None:
+    if expiry is None:
+        return None
+    if expiry.tzinfo is None:  # google-auth keeps naive UTC datetimes
+        expiry = expiry.replace(tzinfo=datetime.timezone.utc)
+    return (expiry - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+
+
+def refresh(credentials: Any, quota_project: str | None, timeout: float) -> Fresh:
+    """Fetch a new token (blocking); raise `TokenRefreshError` describing any failure."""
+    try:
+        # A session per refresh: one refresh an hour gains nothing from keeping connections,
+        # and nothing is left open between refreshes or after the client closes.
+        with requests.Session() as session:
+            credentials.refresh(_TimedRequest(session, timeout))
+        applied: dict[str, str] = {}
+        # apply() writes the Authorization header as this credential type wants it, and
+        # x-goog-user-project when the credentials carry a quota project.
+        credentials.apply(applied)
+    except Exception as exc:
+        # google-auth marks a refused grant not retryable; a network failure or timeout
+        # (TransportError) it leaves unmarked, but those are the most retryable of all.
+        transport = isinstance(exc, google.auth.exceptions.TransportError)
+        retryable = True if transport else getattr(exc, "retryable", None)
+        raise TokenRefreshError(
+            f"could not get a Google access token: {describe_error(exc)}; hint: check that the "
+            "token endpoint is reachable and the credentials are still valid "
+            "(`gcloud auth application-default login`, or the key file in "
+            "GOOGLE_APPLICATION_CREDENTIALS)",
+            retryable=bool(retryable) if retryable is not None else True,
+        ) from exc
+    # One spelling per header name (google-auth writes "authorization"), so that the client's
+    # and the caller's headers override these instead of being sent next to them.
+    headers = {_CANONICAL.get(name.lower(), name.lower()): value for name, value in applied.items()}
+    if quota_project:
+        headers["x-goog-user-project"] = quota_project
+    left = _seconds_left(credentials.expiry)
+    now = time.monotonic()
+    return Fresh(headers, now, None if left is None else now + left)
