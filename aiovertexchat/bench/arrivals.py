@@ -39,9 +39,10 @@ class ArrivalProcess:
             if not shape:
                 raise ValueError("gamma arrivals need a shape: gamma:K, e.g. gamma:0.5")
             try:
-                return cls("gamma", float(shape))
+                value = float(shape)
             except ValueError:
                 raise ValueError(f"gamma shape {shape!r} is not a number") from None
+            return cls("gamma", value)
         if shape:
             raise ValueError(f"{kind} arrivals take no parameter (got {text!r})")
         return cls(kind)
@@ -76,5 +77,6 @@ def arrival_offsets(
     t = 0.0
     while (count is None or len(offsets) < count) and (duration is None or t < duration):
         offsets.append(t)
-        t += process.gap(rate, rng)
+        # Constant offsets are computed, not summed, so no rounding drift adds a request.
+        t = (len(offsets) / rate) if process.kind == "constant" else t + process.gap(rate, rng)
     return offsets
