@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import subprocess
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = ["EmulatorSettings", "emulator_process"]
 
+# The child imports the very package this process runs (a checkout, not another install).
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _BASE_URL = re.compile(r"(http://[^\s)]+/v1)\b")
 _START_TIMEOUT = 30.0
 
@@ -58,10 +62,12 @@ async def emulator_process(settings: EmulatorSettings) -> AsyncIterator[str]:
     """Start an emulator process on a free loopback port; yields its OpenAI base URL."""
     argv = [sys.executable, "-u", "-m", "aiovertexchat.emulator", "--host", "127.0.0.1",
             "--port", "0", *settings.argv()]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
     # stderr goes to a file: a pipe nobody reads would fill up and stall the server.
     with tempfile.TemporaryFile() as errors:
         process = await asyncio.create_subprocess_exec(
-            *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors
+            *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors, env=env
         )
         try:
             assert process.stdout is not None

@@ -6,13 +6,17 @@ request at its slot, never waiting for earlier ones; when the dispatcher wakes l
 overdue requests go out at once and their lateness is recorded as schedule lag.
 
 While a measured phase runs, a sampler task measures event-loop lag (how late a 5 ms sleep
-wakes up), and the process CPU time is read at both ends. Nothing here computes statistics:
-`metrics`, `health` and `stats` do that from the records.
+wakes up), and the process CPU time is read at both ends. Before it starts, the garbage
+collector runs once and freezes what survives: otherwise full collections over every
+long-lived object (modules, the client, earlier records) pause the loop for milliseconds
+in the middle of streams, and chunk timestamps would carry that pause. Nothing here computes
+statistics: `metrics`, `health` and `stats` do that from the records.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import time
 from collections.abc import Callable, Mapping
@@ -231,6 +235,8 @@ async def run_phase(
         asyncio.create_task(_sample_loop_lag(lags, clock)) if measure_client else None
     )
     records: list[RequestRecord] = []
+    gc.collect()
+    gc.freeze()
     cpu_start = time.process_time()
     start = clock()
     try:
@@ -239,6 +245,7 @@ async def run_phase(
         else:
             await _closed_loop(phase, workload, load, stop, salt, plan, records, start)
     finally:
+        gc.unfreeze()
         if sampler is not None:
             sampler.cancel()
             await asyncio.gather(sampler, return_exceptions=True)
