@@ -217,7 +217,7 @@ async def test_output_files_and_report(slow_emulator: Emulator, tmp_path: Path) 
         text = io.StringIO()
         render(result, text, use_rich=use_rich)
         out = text.getvalue()
-        for words in ("TTFT (first content token)", "Throughput, goodput and cost",
+        for words in ("TTFT (first content token)", "Throughput and goodput", "Cost (USD",
                       "Client health", "Student-t", "c=3"):
             assert words in out
 
@@ -313,3 +313,52 @@ async def test_cancelling_a_run_stops_sending(slow_emulator: Emulator) -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert len(sent) == 2  # both workers were mid-request; nothing was sent after the cancel
+
+
+async def test_duration_bounds_both_loops(slow_emulator: Emulator) -> None:
+    # Closed loop by duration builds prompts on demand; nothing is sent after the deadline.
+    for load in (Load.concurrency(2), Load.rate(40.0, ArrivalProcess("constant"))):
+        result = await run_bench(config(slow_emulator, loads=[load], requests=None,
+                                        duration=0.3))
+        repeat = result.points[0].repeats[0]
+        sent = [r.call_at - repeat.window_start for r in repeat.records
+                if r.call_at is not None]
+        assert len(sent) >= 2 and all(r.ok for r in repeat.records)
+        due = [r.scheduled_at - repeat.window_start for r in repeat.records]
+        assert max(due) < 0.3  # every request was due before the deadline
+        if load.kind == "rate":
+            assert len(sent) == 12  # offsets 0, 0.025, ..., 0.275
+
+
+def test_flags_build_the_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from aiovertexchat.bench.cli import build_config
+    from aiovertexchat.cli import _parser
+
+    monkeypatch.setenv("TOKEN_A", "secret-a")
+    monkeypatch.setenv("TOKEN_ALL", "secret-all")
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('"hello there"\n')
+    args = _parser().parse_args([
+        "bench", "--target", "a=http://127.0.0.1:1/v1@m1", "--target", "b=emulator",
+        "--api-key-env", "TOKEN_ALL", "--api-key-env", "a=TOKEN_A",
+        "--rate", "2,4", "--arrivals", "gamma:0.5", "--duration", "30s", "--warmup", "3",
+        "--prompts", str(prompts), "--cache-bust", "--slo", "ttft=500ms,tpot=50ms",
+        "--repeat", "3", "--count-tokens", "words", "--max-connections", "64",
+        "--health", "loop_lag=20ms,cpu=0.8", "--extra-body", '{"ignore_eos": true}',
+    ])
+    cfg = build_config(args)
+    assert [(t.name, t.base_url, t.model, t.api_key) for t in cfg.targets] == [
+        ("a", "http://127.0.0.1:1/v1", "m1", "secret-a"), ("b", None, None, "secret-all")]
+    assert [(load.kind, load.value, str(load.arrivals)) for load in cfg.loads] == [
+        ("rate", 2.0, "gamma:0.5"), ("rate", 4.0, "gamma:0.5")]
+    assert (cfg.requests, cfg.duration, cfg.warmup, cfg.repeat) == (None, 30.0, 3, 3)
+    assert cfg.workload.prompts is not None and cfg.workload.cache_bust
+    assert cfg.slo.limits == {"ttft": 0.5, "tpot": 0.05}
+    assert cfg.token_counter is not None and cfg.token_counter("a b c") == 3
+    assert cfg.pool_size() == 64 and cfg.extra_body == {"ignore_eos": True}
+    assert cfg.thresholds.loop_lag_p99_s == pytest.approx(0.02)
+    assert cfg.thresholds.max_cpu_fraction == 0.8
+    assert "secret" not in json.dumps(cfg.to_dict())
+    default = build_config(_parser().parse_args(["bench"]))
+    assert [t.name for t in default.targets] == ["emulator"]
+    assert (default.requests, default.loads[0].label) == (100, "c=1")

@@ -7,6 +7,7 @@ across repeats, and the max-rate search when one ran.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,12 +48,16 @@ def _num(value: float | None, fmt: str = ",.1f") -> str:
     return "-" if value is None else format(value, fmt)
 
 
+def _sig(value: float) -> str:
+    """Three significant digits without exponent notation (0.0000584, 6.87, 1,449)."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    decimals = min(8, max(0, 2 - math.floor(math.log10(abs(value)))))
+    return f"{value:,.{decimals}f}"
+
+
 def _usd(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value >= 100:
-        return f"${value:,.0f}"
-    return f"${value:.2f}" if value >= 1 else f"${value:.3g}"
+    return "-" if value is None else "$" + _sig(value)
 
 
 def _point_name(point: PointResult, multi_target: bool) -> str:
@@ -93,47 +98,53 @@ def _latency_table(point: PointResult, multi_target: bool) -> Table:
     return table
 
 
-def _throughput_table(points: Sequence[PointResult], has_slo: bool) -> Table:
-    table = Table(
-        "Throughput, goodput and cost",
-        ["target", "load", "ok/sent", "err %", "req/s", "out tok/s", "goodput/s", "good %",
-         "$/req", "$/1M out", "$/good req"],
-        numeric_from=2,
+def _throughput_tables(
+    points: Sequence[PointResult], has_slo: bool, multi: bool
+) -> list[Table]:
+    speed = Table(
+        "Throughput and goodput",
+        ["run", "ok/sent", "err %", "req/s", "out tok/s", "goodput/s", "good %"],
     )
+    money = Table("Cost (USD, from usage)", ["run", "total", "per request", "per 1M out",
+                                             "per good req"])
     notes: set[str] = set()
     for p in points:
         s = p.summary
         cost = s.cost
+        name = _point_name(p, multi)
         if s.cost_note:
             notes.add(f"{p.target}: {s.cost_note}")
-        table.rows.append([
-            p.target,
-            p.load.label,
+        speed.rows.append([
+            name,
             f"{s.ok}/{s.requests}",
             f"{s.error_rate:.1%}",
             _num(s.request_throughput, ",.2f"),
             _num(s.output_token_throughput, ",.0f"),
             _num(s.goodput, ",.2f") if has_slo else "-",
             f"{s.good_fraction:.1%}" if s.good_fraction is not None else "-",
+        ])
+        money.rows.append([
+            name,
+            _usd(cost.total_usd if cost else None),
             _usd(cost.per_request_usd if cost else None),
             _usd(cost.per_million_output_usd if cost else None),
             _usd(cost.per_good_request_usd if cost else None),
         ])
-    table.notes.extend(sorted(notes))
-    return table
+    money.notes.extend(sorted(notes))
+    return [speed, money]
 
 
 def _achieved(point: PointResult) -> str:
-    parts = []
+    """Achieved/target load of the repeat that fell furthest short."""
+    best: tuple[float, str] | None = None
     for r in point.repeats:
         h = r.health
-        if h.achieved_load is None or h.scheduled_load is None:
-            parts.append("-")
-        elif h.load_kind == "rate":
-            parts.append(f"{h.achieved_load:.3g}/{h.scheduled_load:.3g}/s")
-        else:
-            parts.append(f"{h.achieved_load:.3g}/{h.scheduled_load:.3g}")
-    return " ".join(parts)
+        if h.achieved_load is None or not h.scheduled_load:
+            continue
+        ratio = h.achieved_load / h.scheduled_load
+        if best is None or ratio < best[0]:
+            best = (ratio, f"{h.achieved_load:.3g}/{h.scheduled_load:.3g}")
+    return "-" if best is None else best[1]
 
 
 def _worst(point: PointResult, pick: str) -> float | None:
@@ -145,58 +156,56 @@ def _worst(point: PointResult, pick: str) -> float | None:
     return max(values) if values else None
 
 
-def _health_table(points: Sequence[PointResult]) -> Table:
+def _health_table(points: Sequence[PointResult], multi: bool) -> Table:
     table = Table(
-        "Client health (is the client the bottleneck?)",
-        ["target", "load", "achieved/target", "sched lag p99", "loop lag p99", "gate wait p99",
-         "CPU", "peak in flight", "verdict"],
-        numeric_from=2,
+        "Client health (is the client the bottleneck?) — lags and waits are p99, ms",
+        ["run", "achieved/target", "sched lag", "loop lag", "gate wait", "CPU", "in flight",
+         "verdict"],
     )
     for p in points:
         cpus = [r.health.cpu_fraction for r in p.repeats if r.health.cpu_fraction is not None]
         peak = max(r.health.peak_in_flight for r in p.repeats)
         pool = p.repeats[0].health.pool_size
         table.rows.append([
-            p.target,
-            p.load.label,
+            _point_name(p, multi),
             _achieved(p),
-            _ms(_worst(p, "schedule_lag")) + " ms",
-            _ms(_worst(p, "loop_lag")) + " ms",
-            _ms(_worst(p, "gate_wait")) + " ms",
+            _ms(_worst(p, "schedule_lag")),
+            _ms(_worst(p, "loop_lag")),
+            _ms(_worst(p, "gate_wait")),
             f"{max(cpus):.0%}" if cpus else "-",
             f"{peak}/{pool}" if pool else str(peak),
             "ok" if p.valid else "INVALID",
         ])
         for reason in p.reasons:
-            table.notes.append(f"INVALID {p.target} {p.load.label}: {reason}")
+            table.notes.append(f"INVALID {_point_name(p, True)}: {reason}")
     return table
 
 
-def _interval_table(points: Sequence[PointResult], level: float) -> Table | None:
-    names = [
-        ("ttft_p50", "TTFT p50 ms", 1000.0), ("ttft_p99", "TTFT p99 ms", 1000.0),
-        ("tpot_p50", "TPOT p50 ms", 1000.0), ("e2e_p50", "E2E p50 ms", 1000.0),
-        ("request_throughput", "req/s", 1.0), ("output_token_throughput", "out tok/s", 1.0),
-        ("goodput", "goodput/s", 1.0),
-    ]
-    rows = []
-    for p in points:
-        if not p.intervals:
-            continue
-        cells = [p.target, p.load.label]
-        for key, _, scale in names:
-            interval = p.intervals.get(key)
-            cells.append("-" if interval is None else
-                         f"{interval.mean * scale:,.3g} ± {interval.half_width * scale:,.2g}")
-        rows.append(cells)
-    if not rows:
-        return None
-    return Table(
-        f"Across repeats: mean ± {level:.0%} Student-t half-width of the per-repeat value",
-        ["target", "load", *(label for _, label, _ in names)],
-        rows,
+_INTERVAL_ROWS = (
+    ("ttft_p50", "TTFT p50 (ms)", 1000.0), ("ttft_p99", "TTFT p99 (ms)", 1000.0),
+    ("tpot_p50", "TPOT p50 (ms)", 1000.0), ("e2e_p50", "e2e p50 (ms)", 1000.0),
+    ("request_throughput", "req/s", 1.0), ("output_token_throughput", "out tok/s", 1.0),
+    ("goodput", "goodput/s", 1.0),
+)
+
+
+def _interval_table(points: Sequence[PointResult], level: float, multi: bool) -> Table | None:
+    table = Table(
+        f"Across repeats: {level:.0%} Student-t interval of the per-repeat value",
+        ["run", "metric", "mean", "±", "low", "high"],
         numeric_from=2,
     )
+    for p in points:
+        for key, label, scale in _INTERVAL_ROWS:
+            interval = p.intervals.get(key)
+            if interval is None:
+                continue
+            table.rows.append([
+                _point_name(p, multi), label, _sig(interval.mean * scale),
+                _sig(interval.half_width * scale), _sig(interval.low * scale),
+                _sig(interval.high * scale),
+            ])
+    return table if table.rows else None
 
 
 def _max_rate_table(result: BenchResult) -> Table | None:
@@ -242,9 +251,9 @@ def header_lines(result: BenchResult) -> list[str]:
 def build_tables(result: BenchResult) -> list[Table]:
     multi = len(result.config.targets) > 1
     tables = [_latency_table(p, multi) for p in result.points]
-    tables.append(_throughput_table(result.points, bool(result.config.slo)))
-    tables.append(_health_table(result.points))
-    for extra in (_interval_table(result.points, result.config.confidence),
+    tables.extend(_throughput_tables(result.points, bool(result.config.slo), multi))
+    tables.append(_health_table(result.points, multi))
+    for extra in (_interval_table(result.points, result.config.confidence, multi),
                   _max_rate_table(result)):
         if extra is not None:
             tables.append(extra)
@@ -290,7 +299,9 @@ def _render_rich(tables: Sequence[Table], out: TextIO) -> None:
     for table in tables:
         rich_table = RichTable(title=table.title, box=box.SIMPLE, title_justify="left")
         for i, header in enumerate(table.headers):
-            rich_table.add_column(header, justify="right" if i >= table.numeric_from else "left")
+            # Fold rather than cut: a narrow terminal wraps a cell instead of hiding digits.
+            rich_table.add_column(header, justify="right" if i >= table.numeric_from else "left",
+                                  overflow="fold")
         for row in table.rows:
             styled = [f"[bold red]{c}[/]" if c == "INVALID" else c for c in row]
             rich_table.add_row(*styled)
