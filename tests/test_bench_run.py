@@ -258,7 +258,8 @@ def test_cli_runs_the_embedded_emulator(tmp_path: Path, capsys: pytest.CaptureFi
      (["--target", "a=ftp://x"], "http(s)://"),
      (["--slo", "ttft=fast"], "not a duration"),
      (["--arrivals", "weibull"], "unknown arrival"),
-     (["--health", "lag=1"], "unknown health limit")],
+     (["--health", "lag=1"], "unknown health limit"),
+     (["--emulator-fault", "explode"], "unknown fault kind")],
 )
 def test_cli_rejects_bad_flags(argv: list[str], words: str,
                                capsys: pytest.CaptureFixture[str]) -> None:
@@ -272,10 +273,14 @@ def test_cli_rejects_bad_flags(argv: list[str], words: str,
     ("argv", "words"),
     [(["--find-max-rate", "--rate", "1"], "needs an SLO"),
      (["--api-key-env", "AIOVERTEXCHAT_TEST_UNSET_VAR"], "is not set"),
-     (["--prompts", "/nonexistent/p.jsonl"], "No such file")],
+     (["--prompts", "/nonexistent/p.jsonl"], "No such file"),
+     # The managed Vertex endpoint needs a publisher in the model: refused before sending.
+     (["--target", "v=http://127.0.0.1:9/v1/projects/p/locations/l/endpoints/openapi@flash",
+       "--api-key-env", "AIOVERTEXCHAT_TEST_TOKEN", "--requests", "1"], "publisher")],
 )
-def test_cli_config_errors_exit_2(argv: list[str], words: str,
+def test_cli_config_errors_exit_2(argv: list[str], words: str, monkeypatch: pytest.MonkeyPatch,
                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("AIOVERTEXCHAT_TEST_TOKEN", "t")
     assert main(["bench", *argv]) == 2
     assert words in capsys.readouterr().err
 

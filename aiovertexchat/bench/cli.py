@@ -131,6 +131,7 @@ def register(subparsers: Any) -> None:
     emu.add_argument("--emulator-ttft", type=_checked(parse_seconds), default=0.05)
     emu.add_argument("--emulator-itl", type=_checked(parse_seconds), default=0.005)
     emu.add_argument("--emulator-fault", action="append", default=[], metavar="SPEC",
+                     type=_checked(_fault_spec),
                      help="fault drawn at --emulator-fault-rate, e.g. 503 or 429")
     emu.add_argument("--emulator-fault-rate", type=float, default=0.0)
     emu.add_argument("--emulator-max-concurrency", type=int,
@@ -145,6 +146,13 @@ def register(subparsers: Any) -> None:
     out.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     out.add_argument("--strict", action="store_true",
                      help="exit with status 3 when any run is flagged invalid")
+
+
+def _fault_spec(text: str) -> str:
+    """Checked here so a typo is a flag error, not an emulator that fails to start."""
+    from ..emulator.faults import Fault
+
+    return str(Fault.parse(text))
 
 
 def _thresholds(text: str) -> HealthThresholds:
@@ -255,13 +263,19 @@ async def command(args: argparse.Namespace) -> int:
 
     try:
         config = build_config(args)
-    except (ValueError, OSError) as exc:
+    except (ValueError, KeyError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not args.quiet:
         config.on_point = _progress
         print("running the benchmark...", file=sys.stderr, flush=True)
-    result = await run_bench(config)
+    try:
+        result = await run_bench(config)
+    except (ValueError, RuntimeError) as exc:
+        # A configuration the client refuses (ConfigurationError is a ValueError), or an
+        # embedded emulator that did not start. API errors never get here: they are results.
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     render(result, use_rich=False if args.plain else None)
     written = []
     if args.json:

@@ -227,8 +227,6 @@ class Summary:
     cost: CostSummary | None
     cost_note: str | None
 
-    LATENCIES = ("ttft", "ttfc", "ttfr", "ttfh", "itl", "tpot", "e2e")
-
     def latency(self, name: str) -> Distribution | None:
         value = getattr(self, name)
         return value if isinstance(value, Distribution) else None
