@@ -303,7 +303,8 @@ def test_summary_of_no_requests_is_well_defined() -> None:
     assert (s.requests, s.ok, s.request_throughput, s.ttft, s.error_rate) == (0, 0, 0.0, None, 0.0)
 
 
-async def test_cancelling_a_run_stops_sending(slow_emulator: Emulator) -> None:
+@pytest.mark.parametrize("load", [Load.concurrency(2), Load.rate(200.0)])
+async def test_cancelling_a_run_stops_sending(load: Load) -> None:
     sent: list[int] = []
     two_sent = asyncio.Event()
 
@@ -312,12 +313,19 @@ async def test_cancelling_a_run_stops_sending(slow_emulator: Emulator) -> None:
         if len(sent) == 2:
             two_sent.set()
 
-    task = asyncio.create_task(run_bench(config(slow_emulator, requests=50, before_send=count)))
-    await two_sent.wait()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert len(sent) == 2  # both workers were mid-request; nothing was sent after the cancel
+    # A first token that takes 5 s: if the cancel waited for requests in flight, the emulator
+    # would have started streaming them.
+    async with Emulator(EmulatorConfig(ttft=5.0)) as emu:
+        task = asyncio.create_task(
+            run_bench(config(emu, loads=[load], requests=50, before_send=count))
+        )
+        await two_sent.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # The cancel runs before the dispatcher's or a worker's next turn: nothing more sent.
+        assert len(sent) == 2
+        assert emu.stats.streamed == 0
 
 
 async def test_duration_bounds_both_loops(slow_emulator: Emulator) -> None:

@@ -308,8 +308,13 @@ async def _open_loop(
             if delay > 0:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(phase.send(request)))
-    finally:
-        await _run_all(tasks)
+    except BaseException:
+        # Cancelled while dispatching: requests in flight stop now, not when they finish.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    await _run_all(tasks)
 
 
 async def _closed_loop(
