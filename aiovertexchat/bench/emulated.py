@@ -1,0 +1,94 @@
+"""The embedded emulator target: `python -m aiovertexchat.emulator` in a child process.
+
+A child process, not a task on the bench's own event loop: an in-process server would spend
+the client's CPU and event-loop time writing chunks, and the client-health panel would then
+report the server's work as client saturation. The child is stopped by its process id when the
+run ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["EmulatorSettings", "emulator_process"]
+
+# The child imports the very package this process runs (a checkout, not another install).
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+_BASE_URL = re.compile(r"(http://[^\s)]+/v1)\b")
+_START_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class EmulatorSettings:
+    """Timing and behaviour of the embedded emulator (see `EmulatorConfig` for each field)."""
+
+    ttft: float = 0.05
+    itl: float = 0.005
+    fault_rate: float = 0.0
+    faults: Sequence[str] = ()
+    max_concurrency: int | None = None
+    seed: int = 0
+
+    def argv(self) -> list[str]:
+        args = ["--ttft", repr(self.ttft), "--itl", repr(self.itl), "--seed", str(self.seed)]
+        for fault in self.faults:
+            args += ["--fault", fault]
+        if self.fault_rate:
+            args += ["--fault-rate", repr(self.fault_rate)]
+        if self.max_concurrency is not None:
+            args += ["--max-concurrency", str(self.max_concurrency)]
+        return args
+
+    def describe(self) -> str:
+        text = f"ttft {self.ttft * 1000:g} ms, itl {self.itl * 1000:g} ms"
+        if self.fault_rate and self.faults:
+            text += f", faults {'/'.join(self.faults)} at {self.fault_rate:.0%}"
+        if self.max_concurrency is not None:
+            text += f", 429 beyond {self.max_concurrency} in flight"
+        return text
+
+
+@contextlib.asynccontextmanager
+async def emulator_process(settings: EmulatorSettings) -> AsyncIterator[str]:
+    """Start an emulator process on a free loopback port; yields its OpenAI base URL."""
+    argv = [sys.executable, "-u", "-m", "aiovertexchat.emulator", "--host", "127.0.0.1",
+            "--port", "0", *settings.argv()]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+    # stderr goes to a file: a pipe nobody reads would fill up and stall the server.
+    with tempfile.TemporaryFile() as errors:
+        process = await asyncio.create_subprocess_exec(
+            *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors, env=env
+        )
+        try:
+            assert process.stdout is not None
+            try:
+                line = await asyncio.wait_for(process.stdout.readline(), _START_TIMEOUT)
+            except asyncio.TimeoutError:
+                line = b""
+            found = _BASE_URL.search(line.decode(errors="replace"))
+            if found is None:
+                errors.seek(0)
+                detail = errors.read()[-2000:].decode(errors="replace").strip()
+                raise RuntimeError(
+                    "the embedded emulator did not start"
+                    + (f": {detail}" if detail else f" (it printed {line!r})")
+                )
+            yield found.group(1)
+        finally:
+            if process.returncode is None:
+                process.terminate()
+                try:
+                    await asyncio.wait_for(process.wait(), 5.0)
+                except asyncio.TimeoutError:
+                    process.kill()
+                    await process.wait()
