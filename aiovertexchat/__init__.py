@@ -18,7 +18,29 @@ from .errors import (
     StreamInterruptedError,
     UnprocessableEntityError,
 )
+from .extras import ConflictingParametersError, GoogleExtras, SafetySetting, ThinkingConfig
+from .multimodal import (
+    MediaError,
+    MediaTooLargeError,
+    UnknownMediaTypeError,
+    audio_part,
+    file_part,
+    image_part,
+    text_part,
+)
+from .schema import UnsupportedSchemaError
 from .stream import ChatStream, StreamMetrics
+from .structured import (
+    ContentFilterFinishReasonError,
+    InvalidJSONError,
+    LengthFinishReasonError,
+    ParsedChatCompletion,
+    ParsedChatCompletionMessage,
+    ParsedChoice,
+    StructuredOutputError,
+)
+from .thoughts import ThoughtSplitter
+from .tools import function_tool, pydantic_function_tool
 from .types import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -51,17 +73,39 @@ __all__ = [
     "ChunkChoice",
     "ConfigurationError",
     "ConflictError",
+    "ConflictingParametersError",
+    "ContentFilterFinishReasonError",
+    "GoogleExtras",
     "InternalServerError",
+    "InvalidJSONError",
+    "LengthFinishReasonError",
+    "MediaError",
+    "MediaTooLargeError",
     "NoAuth",
     "NotFoundError",
+    "ParsedChatCompletion",
+    "ParsedChatCompletionMessage",
+    "ParsedChoice",
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseInfo",
+    "SafetySetting",
     "StaticToken",
     "StreamInterruptedError",
     "StreamMetrics",
+    "StructuredOutputError",
+    "ThinkingConfig",
+    "ThoughtSplitter",
     "ToolCall",
+    "UnknownMediaTypeError",
     "UnprocessableEntityError",
+    "UnsupportedSchemaError",
     "Usage",
     "__version__",
+    "audio_part",
+    "file_part",
+    "function_tool",
+    "image_part",
+    "pydantic_function_tool",
+    "text_part",
 ]
