@@ -12,10 +12,12 @@ __all__ = ["EmulatorConfig", "UsageInStream"]
 UsageInStream = Literal["always", "on_request", "never"]
 ToolCallDeltas = Literal["auto", "openai", "gemini"]
 UntaggedThoughts = Literal["parts", "inline"]
+SignatureNamespace = Literal["google", "vertex"]
 
 _USAGE_MODES = ("always", "on_request", "never")
 _TOOL_CALL_DELTAS = ("auto", "openai", "gemini")
 _UNTAGGED_THOUGHTS = ("parts", "inline")
+_SIGNATURE_NAMESPACES = ("google", "vertex")
 
 
 @dataclass
@@ -60,6 +62,10 @@ class EmulatorConfig:
     deltas flagged `extra_content.google.thought`) or `inline` (untagged text before the
     answer, as Google documents for this case)."""
 
+    signature_namespace: SignatureNamespace = "google"
+    """Where Gemini 3 thought signatures go on tool calls: `extra_content.google` (documented)
+    or `extra_content.vertex` (as some users report). Both are accepted back."""
+
     def gemini_tool_deltas(self, *, managed: bool) -> bool:
         return self.tool_call_deltas == "gemini" or (self.tool_call_deltas == "auto" and managed)
 
@@ -86,3 +92,5 @@ class EmulatorConfig:
             raise ValueError(f"tool_call_deltas must be one of {_TOOL_CALL_DELTAS}")
         if self.thoughts_without_marker not in _UNTAGGED_THOUGHTS:
             raise ValueError(f"thoughts_without_marker must be one of {_UNTAGGED_THOUGHTS}")
+        if self.signature_namespace not in _SIGNATURE_NAMESPACES:
+            raise ValueError(f"signature_namespace must be one of {_SIGNATURE_NAMESPACES}")

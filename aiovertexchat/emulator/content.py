@@ -223,6 +223,7 @@ def plan_completion(
     model: str,
     inline_thoughts: bool = False,
     gemini_tool_deltas: bool = False,
+    signature_namespace: str = "google",
 ) -> CompletionPlan:
     """Turn a request into what each choice answers.
 
@@ -258,7 +259,14 @@ def plan_completion(
                 pieces, choice_finish = cut, "stop"
         choices.append(ChoicePlan(index, pieces, choice_finish))
 
-    _apply_features(request, choices, base, model=model, inline_thoughts=inline_thoughts)
+    _apply_features(
+        request,
+        choices,
+        base,
+        model=model,
+        inline_thoughts=inline_thoughts,
+        signature_namespace=signature_namespace,
+    )
     include_usage = bool(request.stream_options and request.stream_options.include_usage)
     return CompletionPlan(
         model=model,
@@ -352,7 +360,7 @@ def _fragments(text: str, key: bytes) -> list[str]:
 
 
 def _plan_calls(
-    functions: list[FunctionDef], key: bytes, model: str
+    functions: list[FunctionDef], key: bytes, model: str, namespace: str
 ) -> list[ToolCallPlan]:
     calls = []
     for i, function in enumerate(functions):
@@ -364,7 +372,8 @@ def _plan_calls(
         extra = None
         if i == 0 and is_signature_model(model):
             # Gemini 3 signs the first call of a step; it must come back next turn.
-            extra = {"google": {"thought_signature": thought_signature(function.name, arguments)}}
+            signature = thought_signature(function.name, arguments)
+            extra = {namespace: {"thought_signature": signature}}
         calls.append(
             ToolCallPlan(
                 id=f"call_{digest}",
@@ -452,6 +461,7 @@ def _apply_features(
     *,
     model: str,
     inline_thoughts: bool,
+    signature_namespace: str,
 ) -> None:
     hooks = _hooks(request.messages)
     functions, legacy = _chosen_functions(request)
@@ -464,7 +474,7 @@ def _apply_features(
         if hooks.get("finish") == "content_filter":
             choice.pieces, choice.finish_reason, choice.content_null = [], "content_filter", True
         elif functions:
-            calls = _plan_calls(functions, key, model)
+            calls = _plan_calls(functions, key, model, signature_namespace)
             choice.pieces, choice.content_null = [], True
             if legacy:
                 choice.function_call, choice.finish_reason = calls[0], "function_call"

@@ -210,6 +210,7 @@ async def _answer(
         model=model,
         inline_thoughts=config.thoughts_without_marker == "inline",
         gemini_tool_deltas=config.gemini_tool_deltas(managed=route is Route.MANAGED),
+        signature_namespace=config.signature_namespace,
     )
     created = int(state.wall_clock())
     trickle, positional = in_body_faults(faults)
