@@ -38,6 +38,8 @@ from .structured import (
     ParsedChatCompletionMessage,
     ParsedChoice,
     StructuredOutputError,
+    parse_completion,
+    resolve_response_format,
 )
 from .thoughts import ThoughtSplitter
 from .tools import function_tool, pydantic_function_tool
@@ -106,6 +108,8 @@ __all__ = [
     "file_part",
     "function_tool",
     "image_part",
+    "parse_completion",
     "pydantic_function_tool",
+    "resolve_response_format",
     "text_part",
 ]

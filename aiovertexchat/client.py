@@ -177,6 +177,12 @@ class Completions:
         a recursive schema raises `UnsupportedSchemaError` before sending). Raises
         `LengthFinishReasonError`, `ContentFilterFinishReasonError` or `InvalidJSONError`.
         """
+        if "stream" in params:
+            raise TypeError(
+                "parse() does not stream: for a stream, fmt = resolve_response_format(...), "
+                "create(stream=True, response_format=fmt.wire, ...), then "
+                "parse_completion(stream.completion, fmt)"
+            )
         check_param_names(params)
         fmt = resolve_response_format(response_format)
         completion = await self.create(

@@ -15,7 +15,10 @@ of each piece hold back just the longest suffix that is still a prefix of that t
 character is scanned a bounded number of times, so the work is linear in the text.
 
 `ChunkThoughtSeparator` applies this (and the `thought: true` rule) to stream chunks, one
-splitter per choice; `separate_message` does the same for a whole non-streaming message.
+splitter per choice; `separate_message` does the same for a whole non-streaming message. A
+choice's held-back text is released on the chunk carrying its `finish_reason` (every server
+we know sends one); a stream that breaks off earlier loses at most that tag-prefix from
+`.partial`.
 """
 
 from __future__ import annotations

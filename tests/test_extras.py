@@ -142,3 +142,12 @@ async def test_effort_and_thinking_config_are_refused_before_sending(emu: Emulat
         )
         assert done.usage is not None and done.usage.reasoning_tokens == 4
 
+
+
+def test_typos_of_the_new_keywords_get_a_suggestion() -> None:
+    from aiovertexchat.params import check_param_names
+
+    with pytest.raises(TypeError, match="did you mean 'separate_thoughts'"):
+        check_param_names(["separate_thought"])
+    with pytest.raises(TypeError, match="did you mean 'google'"):
+        check_param_names(["googel"])

@@ -25,11 +25,12 @@ from aiovertexchat import (
     file_part,
     function_tool,
     image_part,
+    parse_completion,
     pydantic_function_tool,
+    resolve_response_format,
     text_part,
 )
 from aiovertexchat.emulator import Emulator, EmulatorConfig
-from aiovertexchat.structured import parse_completion, resolve_response_format
 
 GEMINI = "google/gemini-2.5-flash"
 GEMINI_3 = "google/gemini-3-pro-preview"
@@ -271,6 +272,13 @@ async def test_parse_errors(emu: Emulator, vertex: AsyncVertexChat) -> None:
             model=GEMINI, messages=user("x"),
             response_format={"type": "json_schema",
                              "json_schema": {"name": "n", "schema": Node.model_json_schema()}},
+        )
+
+
+async def test_parse_refuses_stream(vertex: AsyncVertexChat) -> None:
+    with pytest.raises(TypeError, match="does not stream"):
+        await vertex.chat.completions.parse(  # type: ignore[call-overload]
+            model=GEMINI, messages=user("x"), response_format=Point, stream=True
         )
 
 
