@@ -9,6 +9,7 @@ before anything is sent (the server would otherwise answer with an opaque 400).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,7 +59,8 @@ class _Inliner:
                 "levels, or a list of flat items that refer to each other by id)."
             )
         if name in self._done:
-            return self._done[name]
+            # A copy per use: callers may edit one place without changing the others.
+            return copy.deepcopy(self._done[name])
         if name not in self._defs:
             raise UnsupportedSchemaError(f"$ref to {name!r}, which is not in the schema's $defs")
         result = self.inline(self._defs[name], (*stack, name))
