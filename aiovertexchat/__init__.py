@@ -19,9 +19,33 @@ from .errors import (
     TokenRefreshError,
     UnprocessableEntityError,
 )
+from .extras import ConflictingParametersError, GoogleExtras, SafetySetting, ThinkingConfig
 from .google_auth import AuthStats, GoogleAuth
+from .multimodal import (
+    MediaError,
+    MediaTooLargeError,
+    UnknownMediaTypeError,
+    audio_part,
+    file_part,
+    image_part,
+    text_part,
+)
+from .schema import UnsupportedSchemaError
 from .stream import ChatStream, StreamMetrics
+from .structured import (
+    ContentFilterFinishReasonError,
+    InvalidJSONError,
+    LengthFinishReasonError,
+    ParsedChatCompletion,
+    ParsedChatCompletionMessage,
+    ParsedChoice,
+    StructuredOutputError,
+    parse_completion,
+    resolve_response_format,
+)
+from .thoughts import ThoughtSplitter
 from .token_schedule import RefreshPolicy
+from .tools import function_tool, pydantic_function_tool
 from .types import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -55,20 +79,44 @@ __all__ = [
     "ChunkChoice",
     "ConfigurationError",
     "ConflictError",
+    "ConflictingParametersError",
+    "ContentFilterFinishReasonError",
     "GoogleAuth",
+    "GoogleExtras",
     "InternalServerError",
+    "InvalidJSONError",
+    "LengthFinishReasonError",
+    "MediaError",
+    "MediaTooLargeError",
     "NoAuth",
     "NotFoundError",
+    "ParsedChatCompletion",
+    "ParsedChatCompletionMessage",
+    "ParsedChoice",
     "PermissionDeniedError",
     "RateLimitError",
     "RefreshPolicy",
     "ResponseInfo",
+    "SafetySetting",
     "StaticToken",
     "StreamInterruptedError",
     "StreamMetrics",
+    "StructuredOutputError",
+    "ThinkingConfig",
+    "ThoughtSplitter",
     "TokenRefreshError",
     "ToolCall",
+    "UnknownMediaTypeError",
     "UnprocessableEntityError",
+    "UnsupportedSchemaError",
     "Usage",
     "__version__",
+    "audio_part",
+    "file_part",
+    "function_tool",
+    "image_part",
+    "parse_completion",
+    "pydantic_function_tool",
+    "resolve_response_format",
+    "text_part",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._extra import strip_thought
 from .types import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -148,7 +149,10 @@ class _ChoiceState:
             if function_call.arguments:
                 self.function_args.append(function_call.arguments)
         if delta.extra_content is not None:
-            self.extra_content = _merge_extra(self.extra_content, delta.extra_content)
+            # `thought: true` marks that one delta, not the message it becomes part of.
+            extra = strip_thought(delta.extra_content)
+            if extra is not None:
+                self.extra_content = _merge_extra(self.extra_content, extra)
 
     def result(self, index: int) -> Choice:
         tool_calls = None

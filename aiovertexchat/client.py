@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, overload
+from typing import Any, Literal, TypeVar, overload
 
 import msgspec
 
@@ -20,9 +20,12 @@ from .errors import (
     make_status_error,
     request_id_from_headers,
 )
+from .extras import GoogleExtras, check_thinking_conflict, effective_google, merge_google
 from .google_auth import AuthStats, GoogleAuth
-from .params import CompletionParams, build_body, check_param_names
+from .params import CompletionParams, ParseParams, build_body, check_param_names
 from .stream import ChatStream, StreamMetrics
+from .structured import ParsedChatCompletion, parse_completion, resolve_response_format
+from .thoughts import finish_completion, stream_separator
 from .transport import Response, Transport
 from .types import ChatCompletion
 
@@ -33,6 +36,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 __all__ = ["AsyncVertexChat", "ResponseInfo"]
 
+_T = TypeVar("_T")
 _completion_decoder = msgspec.json.Decoder(ChatCompletion)
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 _SSE_HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
@@ -62,6 +66,8 @@ class Completions:
         extra_body: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | None = ...,
+        google: GoogleExtras | Mapping[str, Any] | None = ...,
+        separate_thoughts: bool = ...,
         **params: Unpack[CompletionParams],
     ) -> ChatCompletion: ...
 
@@ -75,6 +81,8 @@ class Completions:
         extra_body: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | None = ...,
+        google: GoogleExtras | Mapping[str, Any] | None = ...,
+        separate_thoughts: bool = ...,
         **params: Unpack[CompletionParams],
     ) -> ChatStream: ...
 
@@ -87,22 +95,109 @@ class Completions:
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        google: GoogleExtras | Mapping[str, Any] | None = None,
+        separate_thoughts: bool = True,
         **params: Unpack[CompletionParams],
     ) -> ChatCompletion | ChatStream:
         """Create a chat completion; with `stream=True`, a `ChatStream` of chunks.
 
         Parameters are named as in the OpenAI API; `None` leaves one out. `extra_body` is merged
         into the JSON body last. `timeout` (seconds) bounds the whole exchange, stream included.
+        `google` carries Gemini's extras (sent as `"extra_body": {"google": ...}`). Thoughts
+        (`<marker>` tags, `thought: true` pieces) go to `reasoning` unless
+        `separate_thoughts=False`.
         """
         check_param_names(params)
         client = self._client
         client._check_model(model)
+        extra_body = merge_google(extra_body, google)
+        options = effective_google(extra_body)
+        check_thinking_conflict(params, extra_body, options)
         body = build_body(
             model=model, messages=messages, stream=stream, params=params, extra_body=extra_body
         )
         if stream:
-            return await client._open_stream(body, extra_headers=extra_headers, timeout=timeout)
-        return await client._complete(body, extra_headers=extra_headers, timeout=timeout)
+            separator = stream_separator(options, separate=separate_thoughts)
+            chat_stream = await client._open_stream(
+                body, extra_headers=extra_headers, timeout=timeout
+            )
+            chat_stream._chunk_hook = separator
+            return chat_stream
+        completion = await client._complete(body, extra_headers=extra_headers, timeout=timeout)
+        finish_completion(completion, options, separate=separate_thoughts)
+        return completion
+
+    @overload
+    async def parse(
+        self,
+        *,
+        messages: Sequence[Any],
+        response_format: type[_T],
+        model: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | None = ...,
+        google: GoogleExtras | Mapping[str, Any] | None = ...,
+        separate_thoughts: bool = ...,
+        **params: Unpack[ParseParams],
+    ) -> ParsedChatCompletion[_T]: ...
+
+    @overload
+    async def parse(
+        self,
+        *,
+        messages: Sequence[Any],
+        response_format: Mapping[str, Any],
+        model: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | None = ...,
+        google: GoogleExtras | Mapping[str, Any] | None = ...,
+        separate_thoughts: bool = ...,
+        **params: Unpack[ParseParams],
+    ) -> ParsedChatCompletion[Any]: ...
+
+    async def parse(
+        self,
+        *,
+        messages: Sequence[Any],
+        response_format: type[Any] | Mapping[str, Any],
+        model: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        google: GoogleExtras | Mapping[str, Any] | None = None,
+        separate_thoughts: bool = True,
+        **params: Unpack[ParseParams],
+    ) -> ParsedChatCompletion[Any]:
+        """A completion whose `choices[i].message.parsed` is the answer, validated.
+
+        `response_format`: a pydantic model class, a msgspec Struct / dataclass / TypedDict
+        type (parsed into an instance), a JSON schema dict or `{"type": "json_object"}` (parsed
+        into plain JSON values). Schemas are made Vertex-compatible first (references inlined;
+        a recursive schema raises `UnsupportedSchemaError` before sending). Raises
+        `LengthFinishReasonError`, `ContentFilterFinishReasonError` or `InvalidJSONError`.
+        """
+        if "stream" in params:
+            raise TypeError(
+                "parse() does not stream: for a stream, fmt = resolve_response_format(...), "
+                "create(stream=True, response_format=fmt.wire, ...), then "
+                "parse_completion(stream.completion, fmt)"
+            )
+        check_param_names(params)
+        fmt = resolve_response_format(response_format)
+        completion = await self.create(
+            messages=messages,
+            model=model,
+            extra_body=extra_body,
+            extra_headers=extra_headers,
+            timeout=timeout,
+            google=google,
+            separate_thoughts=separate_thoughts,
+            response_format=fmt.wire,
+            **params,
+        )
+        return parse_completion(completion, fmt)
 
 
 class Chat:

@@ -19,14 +19,12 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     from typing_extensions import NotRequired
 
-__all__ = ["CompletionParams", "RequestOptions", "build_body", "check_param_names"]
+__all__ = ["CompletionParams", "ParseParams", "RequestOptions", "build_body", "check_param_names"]
 
 
-class CompletionParams(TypedDict):
-    """Body parameters of `chat.completions.create`, named as in the OpenAI API.
-
-    A value of `None` means "not given": it is left out of the request body.
-    """
+class ParseParams(TypedDict):
+    """Body parameters of `chat.completions.parse`: all of `create`'s but `response_format`,
+    which `parse` builds from its own, richer argument (see `CompletionParams`)."""
 
     frequency_penalty: NotRequired[float | None]
     presence_penalty: NotRequired[float | None]
@@ -43,7 +41,6 @@ class CompletionParams(TypedDict):
     logit_bias: NotRequired[Mapping[str, int] | None]
     user: NotRequired[str | None]
     reasoning_effort: NotRequired[Literal["none", "minimal", "low", "medium", "high"] | None]
-    response_format: NotRequired[Mapping[str, Any] | None]
     tools: NotRequired[Sequence[Mapping[str, Any]] | None]
     tool_choice: NotRequired[str | Mapping[str, Any] | None]
     parallel_tool_calls: NotRequired[bool | None]
@@ -56,6 +53,15 @@ class CompletionParams(TypedDict):
     store: NotRequired[bool | None]
 
 
+class CompletionParams(ParseParams):
+    """Body parameters of `chat.completions.create`, named as in the OpenAI API.
+
+    A value of `None` means "not given": it is left out of the request body.
+    """
+
+    response_format: NotRequired[Mapping[str, Any] | None]
+
+
 class RequestOptions(TypedDict, total=False):
     """Per-call options that shape the HTTP exchange, not the JSON body."""
 
@@ -66,7 +72,9 @@ class RequestOptions(TypedDict, total=False):
 
 _BODY_PARAMS = frozenset(CompletionParams.__annotations__)
 # Everything `create` accepts by keyword besides the body parameters above.
-_CALL_KEYWORDS = frozenset({"model", "messages", "stream", *RequestOptions.__annotations__})
+_CALL_KEYWORDS = frozenset(
+    {"model", "messages", "stream", "google", "separate_thoughts", *RequestOptions.__annotations__}
+)
 _ALL_NAMES = sorted(_BODY_PARAMS | _CALL_KEYWORDS)
 
 _encoder = msgspec.json.Encoder()

@@ -87,6 +87,16 @@ class StreamMetrics:
         return [later - earlier for earlier, later in itertools.pairwise(times)]
 
 
+def _hooked(
+    hook: Callable[[ChatCompletionChunk], None], add: Callable[[ChatCompletionChunk], None]
+) -> Callable[[ChatCompletionChunk], None]:
+    def hook_then_add(chunk: ChatCompletionChunk) -> None:
+        hook(chunk)
+        add(chunk)
+
+    return hook_then_add
+
+
 class ChatStream:
     """Chunks of a streamed completion; also an async context manager that closes it."""
 
@@ -106,6 +116,9 @@ class ChatStream:
         self._closed = False
         self._finished = False
         self._chunks = self._iterate()
+        # Set before iteration starts (e.g. thought separation): rewrites each chunk in place
+        # before it is accumulated and yielded. None keeps the per-chunk path as it is.
+        self._chunk_hook: Callable[[ChatCompletionChunk], None] | None = None
         self.metrics = metrics
         self.request_id = request_id
         self.response_headers: dict[str, str] = dict(response.headers)
@@ -136,7 +149,9 @@ class ChatStream:
         # Locals: attribute look-ups cost per chunk.
         read = self._response.read_chunk
         feed = self._decoder.feed
-        accumulate = self._accumulator.add
+        accumulate: Callable[[ChatCompletionChunk], None] = self._accumulator.add
+        if self._chunk_hook is not None:
+            accumulate = _hooked(self._chunk_hook, accumulate)
         metrics = self.metrics
         chunk_times = metrics.chunk_times
         clock = time.perf_counter

@@ -8,9 +8,11 @@ default because Gemini omits fields that OpenAI always sends (e.g. `index` on to
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+
+from ._extra import is_thought, merge_extra, strip_thought
 
 __all__ = [
     "ChatCompletion",
@@ -52,16 +54,55 @@ class ToolCall(_Wire):
     extra_content: dict[str, Any] | None = None
 
 
-class ChatCompletionMessage(_Wire):
+class ChatCompletionMessage(_Wire, dict=True):
     # Not defaulted to "assistant": `omit_defaults` would then drop it when a returned message is
     # sent back in `messages`. Servers always send it; the stream accumulator sets it.
     role: str | None = None
-    content: str | None = None
+    if TYPE_CHECKING:
+        content: str | None = None
+    else:
+        # A server may answer with a list of content parts (e.g. Gemini's thought parts, marked
+        # `extra_content.google.thought`); `__post_init__` turns it into text right after
+        # decoding, so `content` is always a string (or None) when the caller sees it.
+        content: str | list[dict[str, Any]] | None = None
     reasoning: str | None = None
     refusal: str | None = None
     tool_calls: list[ToolCall] | None = None
     function_call: FunctionCall | None = None
     extra_content: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        parts: Any = self.content
+        if type(parts) is list:
+            self._take_parts(parts)
+
+    def _take_parts(self, parts: list[Any]) -> None:
+        # `dict=True` keeps the raw parts beside the wire fields (never encoded, so a message
+        # appended to `messages` is sent with plain text content).
+        self.__dict__["_content_parts"] = parts
+        content: list[str] = []
+        reasoning: list[str] = []
+        extra = self.extra_content
+        for part in parts:
+            if not isinstance(part, dict):
+                continue
+            part_extra = part.get("extra_content")
+            text = part.get("text")
+            if isinstance(text, str):
+                (reasoning if is_thought(part_extra) else content).append(text)
+            if isinstance(part_extra, dict):
+                # A part's signature must survive; its `thought` flag describes only that part.
+                extra = merge_extra(extra, strip_thought(part_extra))
+        self.content = "".join(content) if content else None
+        if reasoning:
+            self.reasoning = (self.reasoning or "") + "".join(reasoning)
+        self.extra_content = extra
+
+    @property
+    def content_parts(self) -> list[dict[str, Any]] | None:
+        """The content parts exactly as the server sent them, when it sent a list."""
+        parts: list[dict[str, Any]] | None = self.__dict__.get("_content_parts")
+        return parts
 
 
 class Choice(_Wire):

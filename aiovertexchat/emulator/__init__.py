@@ -6,6 +6,7 @@ Deterministic answers, honest usage, and injectable faults, for tests, demos and
         client = openai.AsyncOpenAI(base_url=emu.base_url, api_key="test")
 
 Modules: `config` (settings), `request` (body checks), `content` (what the answer says),
+`instances` (JSON values for a schema), `gemini` (thinking models, thought signatures),
 `wire` (bytes of chunks and bodies), `faults` (fault grammar and choice), `errors` (error
 bodies), `capacity` (429 model), `writer` (body writing under faults), `oauth` (the OAuth2
 token endpoint google-auth talks to), `server` (aiohttp.web).

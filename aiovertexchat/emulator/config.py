@@ -10,8 +10,14 @@ from .faults import Fault
 __all__ = ["EmulatorConfig", "UsageInStream"]
 
 UsageInStream = Literal["always", "on_request", "never"]
+ToolCallDeltas = Literal["auto", "openai", "gemini"]
+UntaggedThoughts = Literal["parts", "inline"]
+SignatureNamespace = Literal["google", "vertex"]
 
 _USAGE_MODES = ("always", "on_request", "never")
+_TOOL_CALL_DELTAS = ("auto", "openai", "gemini")
+_UNTAGGED_THOUGHTS = ("parts", "inline")
+_SIGNATURE_NAMESPACES = ("google", "vertex")
 
 
 @dataclass
@@ -52,6 +58,21 @@ class EmulatorConfig:
     """In-flight requests beyond this answer 429 (a stream is in flight until it ends)."""
     max_rpm: int | None = None
     """Admitted requests per sliding 60 s window beyond this answer 429."""
+    tool_call_deltas: ToolCallDeltas = "auto"
+    """How streamed tool calls look: `openai` (an `index` on every delta, id and name first,
+    then argument fragments), `gemini` (each call whole in one delta, no `index`, `id: ""`),
+    or `auto` (gemini on the managed `endpoints/openapi` route, openai elsewhere)."""
+    thoughts_without_marker: UntaggedThoughts = "parts"
+    """Shown thoughts when the request names no `thought_tag_marker`: `parts` (content parts /
+    deltas flagged `extra_content.google.thought`) or `inline` (untagged text before the
+    answer, as Google documents for this case)."""
+
+    signature_namespace: SignatureNamespace = "google"
+    """Where Gemini 3 thought signatures go on tool calls: `extra_content.google` (documented)
+    or `extra_content.vertex` (as some users report). Both are accepted back."""
+
+    def gemini_tool_deltas(self, *, managed: bool) -> bool:
+        return self.tool_call_deltas == "gemini" or (self.tool_call_deltas == "auto" and managed)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -74,3 +95,9 @@ class EmulatorConfig:
             raise ValueError("max_rpm must be >= 0 or None")
         if not self.token_lifetime > 0:
             raise ValueError("token_lifetime must be > 0 seconds")
+        if self.tool_call_deltas not in _TOOL_CALL_DELTAS:
+            raise ValueError(f"tool_call_deltas must be one of {_TOOL_CALL_DELTAS}")
+        if self.thoughts_without_marker not in _UNTAGGED_THOUGHTS:
+            raise ValueError(f"thoughts_without_marker must be one of {_UNTAGGED_THOUGHTS}")
+        if self.signature_namespace not in _SIGNATURE_NAMESPACES:
+            raise ValueError(f"signature_namespace must be one of {_SIGNATURE_NAMESPACES}")

@@ -13,11 +13,23 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from .request import ChatRequest, Message
+import msgspec
 
-__all__ = ["VOCABULARY", "ChoicePlan", "CompletionPlan", "plan_completion", "prompt_tokens"]
+from .gemini import is_signature_model, is_thinking_model, thought_signature
+from .instances import schema_instance
+from .request import ChatRequest, FunctionDef, Message
+
+__all__ = [
+    "VOCABULARY",
+    "ChoicePlan",
+    "CompletionPlan",
+    "ToolCallPlan",
+    "plan_completion",
+    "prompt_tokens",
+]
 
 # Exactly 256 words, so one digest byte picks one word. A few carry multi-byte UTF-8 and JSON
 # escapes so that byte-splitting faults and client decoders meet them in ordinary answers.
@@ -50,16 +62,62 @@ MAX_ANSWER_TOKENS = 1_000_000
 
 
 @dataclass
+class ToolCallPlan:
+    """One tool call (or deprecated `function_call`) a choice makes."""
+
+    id: str
+    name: str
+    arguments: str
+    fragments: list[str]
+    """`arguments` cut into the pieces an OpenAI-style stream sends."""
+    extra_content: dict[str, Any] | None = None
+
+    @property
+    def tokens(self) -> int:
+        return len(self.fragments) + 1
+
+
+@dataclass
 class ChoicePlan:
     """What one choice says. New kinds of output (tool calls, thoughts) become new fields here."""
 
     index: int
     pieces: list[str]
     finish_reason: str
+    thought_pieces: list[str] = field(default_factory=list)
+    """Thoughts sent as `thought: true` parts / deltas (tagged thoughts live in `pieces`)."""
+    tool_calls: list[ToolCallPlan] = field(default_factory=list)
+    function_call: ToolCallPlan | None = None
+    logprobs: list[dict[str, Any]] | None = None
+    """One entry per content piece when the request asked for logprobs."""
+    content_null: bool = False
+    """The message has no text (tool calls, a filtered answer)."""
+    answer_tokens: int | None = None
+    """Tokens of the answer when `pieces` also carry thoughts or markup (else one per piece)."""
+    reasoning_tokens: int = 0
 
     @property
     def text(self) -> str:
         return "".join(self.pieces)
+
+    @property
+    def plain(self) -> bool:
+        """Only text: the stream encoder's fast path applies."""
+        return not (
+            self.thought_pieces
+            or self.tool_calls
+            or self.function_call is not None
+            or self.logprobs is not None
+            or self.content_null
+        )
+
+    @property
+    def completion_tokens(self) -> int:
+        answer = len(self.pieces) if self.answer_tokens is None else self.answer_tokens
+        calls = sum(call.tokens for call in self.tool_calls)
+        if self.function_call is not None:
+            calls += self.function_call.tokens
+        return answer + self.reasoning_tokens + calls
 
 
 @dataclass
@@ -71,10 +129,16 @@ class CompletionPlan:
     prompt_tokens: int
     usage_requested: bool = False
     """The request asked for usage in the stream (`stream_options.include_usage`)."""
+    gemini_tool_deltas: bool = False
+    """Stream tool calls as Gemini does: one delta per call, no `index`, `id: ""`."""
 
     @property
     def completion_tokens(self) -> int:
-        return sum(len(c.pieces) for c in self.choices)
+        return sum(c.completion_tokens for c in self.choices)
+
+    @property
+    def reasoning_tokens(self) -> int:
+        return sum(c.reasoning_tokens for c in self.choices)
 
     @property
     def total_tokens(self) -> int:
@@ -152,7 +216,14 @@ def cut_at_stop(pieces: list[str], stops: list[str]) -> list[str] | None:
 
 
 def plan_completion(
-    request: ChatRequest, *, seed: int, default_tokens: int, model: str
+    request: ChatRequest,
+    *,
+    seed: int,
+    default_tokens: int,
+    model: str,
+    inline_thoughts: bool = False,
+    gemini_tool_deltas: bool = False,
+    signature_namespace: str = "google",
 ) -> CompletionPlan:
     """Turn a request into what each choice answers.
 
@@ -160,6 +231,9 @@ def plan_completion(
     "model" talks until the limit (finish `length`), like a benchmark server ignoring EOS; else
     `default_tokens` with finish `stop`. The limit (and MAX_ANSWER_TOKENS) always caps, with
     finish `length`. Stop sequences apply last.
+
+    Then the features (`_apply_features`): tool calls, JSON for `response_format`, thoughts,
+    logprobs, and the `[[finish=content_filter]]` / `[[json=invalid]]` hooks.
     """
     limit = request.token_limit
     hook = _tokens_hook(request.messages)
@@ -185,10 +259,255 @@ def plan_completion(
                 pieces, choice_finish = cut, "stop"
         choices.append(ChoicePlan(index, pieces, choice_finish))
 
+    _apply_features(
+        request,
+        choices,
+        base,
+        model=model,
+        inline_thoughts=inline_thoughts,
+        signature_namespace=signature_namespace,
+    )
     include_usage = bool(request.stream_options and request.stream_options.include_usage)
     return CompletionPlan(
         model=model,
         choices=choices,
         prompt_tokens=prompt_tokens(request.messages),
         usage_requested=include_usage,
+        gemini_tool_deltas=gemini_tool_deltas,
     )
+
+
+# -- features -----------------------------------------------------------------------------------
+# Everything below acts only when the request asks for it, so a plain request is planned (and
+# streamed, by the encoder's fast path) exactly as before.
+
+_HOOK = re.compile(r"\[\[(finish|json)=([\w-]+)\]\]")
+_CALL_WORD = re.compile(r"\bcall\b", re.IGNORECASE)
+_DEFAULT_THOUGHTS = 8
+_MAX_THOUGHTS = 16
+_EFFORT_THOUGHTS = {"none": 0, "minimal": 2, "low": 4, "medium": 8, "high": 16}
+_LEVEL_THOUGHTS = {"minimal": 2, "low": 4, "medium": 8, "high": 16}
+
+
+def _last_user_texts(messages: list[Message]) -> list[str]:
+    for m in reversed(messages):
+        if m.role == "user":
+            return message_texts(m)
+    return []
+
+
+def _hooks(messages: list[Message]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for text in _last_user_texts(messages):
+        for match in _HOOK.finditer(text):
+            found[match.group(1)] = match.group(2)
+    return found
+
+
+def _named_choice(choice: object) -> str | None:
+    """The function a `tool_choice` / `function_call` object forces, if any."""
+    if not isinstance(choice, dict):
+        return None
+    inner = choice.get("function", choice)
+    name = inner.get("name") if isinstance(inner, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def _chosen_functions(request: ChatRequest) -> tuple[list[FunctionDef], bool]:
+    """(functions to call, legacy `functions` API?); empty when the answer is text.
+
+    Deterministic: a forced function, or the functions the last user message names, or (when
+    it says "call" or `tool_choice` is "required") the first one. After a tool result the
+    model answers in words unless a call is forced.
+    """
+    functions = [t.function for t in request.tools or [] if t.function is not None]
+    legacy = False
+    choice: object = request.tool_choice
+    if not functions and request.functions:
+        functions, legacy, choice = list(request.functions), True, request.function_call
+    if not functions or choice == "none":
+        return [], legacy
+    forced = _named_choice(choice)
+    if forced is not None:
+        return [f for f in functions if f.name == forced][:1], legacy
+    last = request.messages[-1]
+    if last.role != "user" and choice != "required":
+        return [], legacy
+    text = " ".join(message_texts(last)) if last.role == "user" else ""
+    named = [
+        f for f in functions if re.search(rf"(?<!\w){re.escape(f.name)}(?!\w)", text)
+    ]
+    if named:
+        single = legacy or request.parallel_tool_calls is False
+        return (named[:1] if single else named), legacy
+    if choice == "required" or _CALL_WORD.search(text):
+        return functions[:1], legacy
+    return [], legacy
+
+
+def _fragments(text: str, key: bytes) -> list[str]:
+    """`text` cut into pieces of 1 to 8 characters, at positions `key` picks."""
+    sizes = hashlib.shake_256(key).digest(len(text) + 1)
+    pieces = []
+    pos = 0
+    for size in sizes:
+        if pos >= len(text):
+            break
+        step = 1 + size % 8
+        pieces.append(text[pos : pos + step])
+        pos += step
+    return pieces
+
+
+def _plan_calls(
+    functions: list[FunctionDef], key: bytes, model: str, namespace: str
+) -> list[ToolCallPlan]:
+    calls = []
+    for i, function in enumerate(functions):
+        call_key = key + b"|call%d" % i
+        schema = function.parameters or {"type": "object", "properties": {}}
+        value = schema_instance(schema, call_key, VOCABULARY)
+        arguments = msgspec.json.encode(value).decode()
+        digest = hashlib.sha256(call_key).hexdigest()[:24]
+        extra = None
+        if i == 0 and is_signature_model(model):
+            # Gemini 3 signs the first call of a step; it must come back next turn.
+            signature = thought_signature(function.name, arguments)
+            extra = {namespace: {"thought_signature": signature}}
+        calls.append(
+            ToolCallPlan(
+                id=f"call_{digest}",
+                name=function.name,
+                arguments=arguments,
+                fragments=_fragments(arguments, call_key),
+                extra_content=extra,
+            )
+        )
+    return calls
+
+
+def _json_text(request: ChatRequest, key: bytes) -> str | None:
+    fmt = request.response_format
+    if fmt is None or fmt.type not in ("json_object", "json_schema"):
+        return None
+    if fmt.type == "json_schema" and fmt.json_schema is not None and fmt.json_schema.schema:
+        value = schema_instance(fmt.json_schema.schema, key, VOCABULARY)
+    else:
+        value = {"answer": " ".join(words(key, 8))}
+    return msgspec.json.encode(value).decode()
+
+
+def _thought_count(request: ChatRequest, model: str) -> tuple[int, bool]:
+    """(thinking tokens, are they shown?) for a request."""
+    if not is_thinking_model(model):
+        return 0, False
+    google = request.google
+    config = google.thinking_config if google is not None else None
+    effort = request.reasoning_effort
+    if config is None and effort is None:
+        return 0, False
+    count = _EFFORT_THOUGHTS.get(effort or "", _DEFAULT_THOUGHTS)
+    if config is not None:
+        count = _LEVEL_THOUGHTS.get(config.thinking_level or "", _DEFAULT_THOUGHTS)
+        budget = config.thinking_budget
+        if budget is not None and budget >= 0:
+            count = min(budget, _MAX_THOUGHTS)
+    shown = bool(config is not None and config.include_thoughts) and count > 0
+    return count, shown
+
+
+def _tagged(thoughts: list[str], answer: list[str], marker: str) -> list[str]:
+    """Thought pieces inside `<marker>…</marker>` followed by the answer, with each tag cut in
+    two across chunks, so clients meet split tags in ordinary answers."""
+    opening, closing = f"<{marker}>", f"</{marker}>"
+    o1, o2 = opening[: len(opening) // 2], opening[len(opening) // 2 :]
+    c1, c2 = closing[: len(closing) // 2], closing[len(closing) // 2 :]
+    inner = list(thoughts)
+    inner[0] = o2 + inner[0]
+    inner[-1] = inner[-1] + c1
+    tail = [c2 + (answer[0] if answer else ""), *answer[1:]]
+    return [o1, *inner, *tail]
+
+
+def _logprob_entries(pieces: list[str], key: bytes, top: int) -> list[dict[str, Any]]:
+    raw = hashlib.shake_256(key).digest(len(pieces) * (top + 1))
+    entries = []
+    for i, piece in enumerate(pieces):
+        row = raw[i * (top + 1) : (i + 1) * (top + 1)]
+        logprob = -round(row[0] / 64, 4)
+        alternatives = [
+            {
+                "token": VOCABULARY[b],
+                "logprob": round(logprob - 0.5 - j, 4),
+                "bytes": list(VOCABULARY[b].encode()),
+            }
+            for j, b in enumerate(row[1:])
+        ]
+        entries.append(
+            {
+                "token": piece,
+                "logprob": logprob,
+                "bytes": list(piece.encode()),
+                "top_logprobs": alternatives,
+            }
+        )
+    return entries
+
+
+def _apply_features(
+    request: ChatRequest,
+    choices: list[ChoicePlan],
+    base: bytes,
+    *,
+    model: str,
+    inline_thoughts: bool,
+    signature_namespace: str,
+) -> None:
+    hooks = _hooks(request.messages)
+    functions, legacy = _chosen_functions(request)
+    thoughts, shown = _thought_count(request, model)
+    google = request.google
+    marker = google.thought_tag_marker if google is not None else None
+    limit = request.token_limit
+    for choice in choices:
+        key = base + b"|%d" % choice.index
+        if hooks.get("finish") == "content_filter":
+            choice.pieces, choice.finish_reason, choice.content_null = [], "content_filter", True
+        elif functions:
+            calls = _plan_calls(functions, key, model, signature_namespace)
+            choice.pieces, choice.content_null = [], True
+            if legacy:
+                choice.function_call, choice.finish_reason = calls[0], "function_call"
+            else:
+                choice.tool_calls, choice.finish_reason = calls, "tool_calls"
+        else:
+            text = _json_text(request, key)
+            if text is not None:
+                if hooks.get("json") == "invalid":
+                    text = text[:-1] + " (not JSON)"
+                pieces = _fragments(text, key + b"|json")
+                choice.finish_reason = "stop"
+                if limit is not None and len(pieces) > limit:
+                    pieces, choice.finish_reason = pieces[:limit], "length"
+                choice.pieces = pieces
+        if thoughts:
+            choice.reasoning_tokens = thoughts
+            if shown:
+                thought_pieces = _pieces(words(key + b"|thought", thoughts))
+                answer = choice.pieces
+                if marker:
+                    choice.answer_tokens = len(answer)
+                    choice.pieces = _tagged(thought_pieces, answer, marker)
+                    choice.content_null = False
+                elif inline_thoughts:
+                    choice.answer_tokens = len(answer)
+                    if answer:
+                        answer = ["\n\n" + answer[0].lstrip(), *answer[1:]]
+                    choice.pieces = [*thought_pieces, *answer]
+                    choice.content_null = False
+                else:
+                    choice.thought_pieces = thought_pieces
+        if request.logprobs and choice.pieces:
+            choice.logprobs = _logprob_entries(
+                choice.pieces, key + b"|logprobs", request.top_logprobs or 0
+            )

@@ -186,7 +186,7 @@ async def _chat(exchange: _Exchange, route: Route) -> web.StreamResponse:
         faults = state.injector.choose(requested, config)
         for fault in faults:
             stats.faults[fault.name] += 1
-        return await _answer(exchange, chat, faults)
+        return await _answer(exchange, chat, faults, route)
     finally:
         stats.concurrency -= 1
         if task is not None:
@@ -194,7 +194,7 @@ async def _chat(exchange: _Exchange, route: Route) -> web.StreamResponse:
 
 
 async def _answer(
-    exchange: _Exchange, chat: ChatRequest, faults: list[Fault]
+    exchange: _Exchange, chat: ChatRequest, faults: list[Fault], route: Route
 ) -> web.StreamResponse:
     request, state = exchange.request, exchange.state
     config = state.config
@@ -213,7 +213,13 @@ async def _answer(
 
     model = chat.model or DEFAULT_MODEL
     plan = plan_completion(
-        chat, seed=config.seed, default_tokens=config.completion_tokens, model=model
+        chat,
+        seed=config.seed,
+        default_tokens=config.completion_tokens,
+        model=model,
+        inline_thoughts=config.thoughts_without_marker == "inline",
+        gemini_tool_deltas=config.gemini_tool_deltas(managed=route is Route.MANAGED),
+        signature_namespace=config.signature_namespace,
     )
     created = int(state.wall_clock())
     trickle, positional = in_body_faults(faults)
