@@ -3,7 +3,8 @@
 Sans-IO: bytes or objects in, a request or an `InputProblem` out. The rules are the ones a line
 must pass before anything is sent:
 
-- the line is a JSON object (blank lines are skipped, not reported);
+- the line is a JSON object (blank lines are skipped, not reported; a UTF-8 byte-order mark
+  on line 1 is ignored);
 - `custom_id` is a non-empty string (uniqueness is checked across lines by the caller, which
   owns the id index);
 - `method` is `POST` and `url` is `/v1/chat/completions` (the OpenAI Batch API spelling);
@@ -43,6 +44,7 @@ _BODY_KEYS = frozenset(CompletionParams.__annotations__) | {
     "extra_body",
 }
 _SORTED_BODY_KEYS = sorted(_BODY_KEYS)
+_BOM = b"\xef\xbb\xbf"
 # Longest custom_id quoted in a message; ids are usually short, a pasted prompt is not.
 _MAX_QUOTED_ID = 80
 
@@ -140,6 +142,8 @@ def _check_body(body: Any) -> dict[str, Any]:
 
 def parse_line(raw: bytes, line: int) -> BatchRequest | InputProblem | None:
     """Check one input line; None for a blank line."""
+    if line == 1:
+        raw = raw.removeprefix(_BOM)  # files saved by some Windows editors start with one
     if not raw.strip():
         return None
     try:

@@ -128,7 +128,8 @@ class LineReporter:
     def __init__(self, stream: TextIO | None = None, interval: float = 10.0) -> None:
         self._stream = stream or sys.stderr
         self.interval = interval
-        self.period = min(1.0, interval)
+        # Ticks often enough for the interval, never in a busy loop.
+        self.period = max(0.01, min(1.0, interval))
         self._last: float = 0.0
 
     def update(self, snapshot: ProgressSnapshot) -> None:
@@ -176,43 +177,43 @@ class _PlainBar:
 
 
 class _RichBar:
-    """rich's live progress bar (the `rich` extra)."""
+    """rich's live display (the `rich` extra): a bar with done/total, counters beneath."""
 
     period = 0.1
 
     def __init__(self, stream: TextIO) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+        from rich.live import Live
 
-        self._progress = Progress(
-            TextColumn("batch"),
-            BarColumn(),
-            TaskProgressColumn(),
-            TextColumn("{task.completed:,.0f}/{task.fields[total_text]}"),
-            TextColumn("{task.fields[counters]}"),
-            console=Console(file=stream),
-            transient=False,
+        self._live = Live(console=Console(file=stream), auto_refresh=False, transient=False)
+        self._live.start()
+
+    @staticmethod
+    def _render(snapshot: ProgressSnapshot) -> Any:
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+        from rich.text import Text
+
+        fraction = snapshot.fraction
+        total = f"/{snapshot.total:,}" if snapshot.total is not None else ""
+        percent = f" ({fraction:.1%})" if fraction is not None else ""
+        row = Table.grid(padding=(0, 1))
+        row.add_row(
+            ProgressBar(total=snapshot.total or None, completed=snapshot.done, width=30),
+            Text(f"{snapshot.done:,}{total}{percent}"),
         )
-        self._task: Any = self._progress.add_task(
-            "batch", total=None, total_text="?", counters=""
-        )
-        self._progress.start()
+        return Group(row, Text(snapshot.counters()))
 
     def update(self, snapshot: ProgressSnapshot) -> None:
-        self._progress.update(
-            self._task,
-            completed=snapshot.done,
-            total=snapshot.total,
-            total_text=f"{snapshot.total:,}" if snapshot.total is not None else "?",
-            counters=snapshot.counters(),
-        )
+        self._live.update(self._render(snapshot), refresh=True)
 
     def message(self, text: str) -> None:
-        self._progress.console.print(text, markup=False, highlight=False)
+        self._live.console.print(text, markup=False, highlight=False)
 
     def close(self, snapshot: ProgressSnapshot) -> None:
         self.update(snapshot)
-        self._progress.stop()
+        self._live.stop()
 
 
 class BarReporter:

@@ -148,7 +148,9 @@ class BatchSummary:
         cost += ")"
         if self.unpriced:
             models = ", ".join(sorted(self.unpriced))
-            cost += f"; {sum(self.unpriced.values()):,} items unpriced (no price for {models})"
+            count = sum(self.unpriced.values())
+            noun = "item" if count == 1 else "items"
+            cost += f"; {count:,} {noun} unpriced (no price for {models})"
         lines.append(cost)
         if self.latency.count:
             parts = [f"p{q} {_ms(self.latency.percentile(q))}" for q in _PERCENTILES]
