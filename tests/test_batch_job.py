@@ -320,6 +320,16 @@ async def test_stop_before_start_sends_nothing(tmp_path: Path) -> None:
     assert fake.started == 0 and outcome.state == "interrupted" and outcome.remaining == 10
 
 
+async def test_stop_while_checking_a_long_input_sends_nothing(tmp_path: Path) -> None:
+    from aiovertexchat.batch import JobStoppedError
+
+    job, fake = gated_job(tmp_path, 5000, grace=0)
+    job.request_stop(2)
+    with pytest.raises(JobStoppedError, match="nothing was sent"):
+        await job.run()
+    assert fake.started == 0 and not (tmp_path / "out.jsonl").exists()
+
+
 def test_job_config_checks() -> None:
     with pytest.raises(JobConfigError, match="concurrency"):
         BatchJob(GatedClient(), JobConfig(Path("a"), Path("b"), concurrency=0))  # type: ignore[arg-type]

@@ -23,7 +23,7 @@ ERRORS = 1
 
 _BULK = 10_000
 # Page cache of the temporary database, in KiB (negative means KiB to SQLite).
-_CACHE_KIB = 8 * 1024
+_CACHE_KIB = 2 * 1024
 
 
 @dataclass(frozen=True)

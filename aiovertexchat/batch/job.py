@@ -350,7 +350,7 @@ class BatchJob:
             self.summary.rate_limited, self.summary.retries = self._counters()
         else:
             # Without client counters: 429s that ended an item.
-            self.summary.rate_limited = self.summary.errors_by_code.get("RESOURCE_EXHAUSTED", 0)
+            self.summary.rate_limited = self.summary.failed_rate_limited
 
     async def _tick(self) -> None:
         while True:

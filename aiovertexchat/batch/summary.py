@@ -44,6 +44,8 @@ class BatchSummary:
     """Succeeded items whose model has no price, by model."""
     errors_by_code: Counter[str] = field(default_factory=Counter)
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    failed_rate_limited: int = 0
+    """Items that ended with a 429."""
     rate_limited: int = 0
     """429 answers seen, retried ones included (from the client's counters)."""
     retries: int = 0
@@ -54,6 +56,8 @@ class BatchSummary:
         if not result.ok:
             self.failed += 1
             self.errors_by_code[result.error_code or "unknown"] += 1
+            if result.status_code == 429:
+                self.failed_rate_limited += 1
             return
         self.succeeded += 1
         usage = result.usage
