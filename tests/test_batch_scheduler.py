@@ -94,14 +94,18 @@ async def test_results_come_in_completion_order() -> None:
         await anext(results)
 
 
-async def test_async_source_is_pulled_lazily() -> None:
+async def test_async_source_is_pulled_lazily_and_closed() -> None:
     pulled = 0
+    closed = False
 
     async def source() -> AsyncIterator[int]:
-        nonlocal pulled
-        for i in range(1000):
-            pulled += 1
-            yield i
+        nonlocal pulled, closed
+        try:
+            for i in range(1000):
+                pulled += 1
+                yield i
+        finally:
+            closed = True
 
     async def work(item: int) -> int:
         await asyncio.sleep(0)
@@ -111,7 +115,9 @@ async def test_async_source_is_pulled_lazily() -> None:
     results = aiter(scheduler)
     assert await anext(results) in range(4)
     assert pulled <= 1 + 2 * 4 + 1
+    assert not closed
     await results.aclose()  # type: ignore[attr-defined]
+    assert closed  # now, not whenever the garbage collector gets to it
 
 
 async def test_stop_takes_no_new_items_and_lets_in_flight_finish() -> None:

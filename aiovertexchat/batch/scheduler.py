@@ -26,10 +26,17 @@ _END = object()
 
 
 async def aiter_any(source: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
-    """Iterate a sync or async iterable asynchronously."""
+    """Iterate a sync or async iterable asynchronously; closing this closes the source."""
     if isinstance(source, AsyncIterable):
-        async for item in source:
-            yield item
+        iterator = aiter(source)
+        try:
+            async for item in iterator:
+                yield item
+        finally:
+            # Close an async generator source now (its `finally` releases files), not at GC.
+            close = getattr(iterator, "aclose", None)
+            if close is not None:
+                await close()
     else:
         for item in source:
             yield item
