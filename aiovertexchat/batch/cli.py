@@ -130,7 +130,11 @@ def resume_command(args: argparse.Namespace) -> str:
 async def _client(args: argparse.Namespace) -> AsyncIterator[AsyncVertexChat]:
     options: dict[str, Any] = {"max_connections": max(100, args.concurrency)}
     if args.rpm is not None or args.tpm is not None:
-        raise JobConfigError("--rpm/--tpm need the client's RateLimit, not available yet")
+        # Rate limiting belongs to the client (issue 4's RateLimit); batch never does its own.
+        raise JobConfigError(
+            "--rpm/--tpm need the client's rate limiter, which this build does not have yet; "
+            "run without them (and lower --concurrency to send less)"
+        )
     if args.emulator:
         from ..emulator import Emulator, EmulatorConfig, Fault
 
