@@ -1,4 +1,4 @@
-"""Command line: `aiovertexchat chat | demo | emulator | bench`."""
+"""Command line: `aiovertexchat chat | demo | emulator | bench | batch`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 
+from .batch import cli as batch_cli
 from .bench import cli as bench_cli
 from .client import AsyncVertexChat
 from .errors import APIError, ConfigurationError
@@ -168,13 +169,14 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument("--port", type=int, default=8080)
     emulator_timing(emu, 0.0, 0.0)
     bench_cli.register(sub)
+    batch_cli.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = {"chat": _chat, "demo": _demo, "emulator": _emulator,
-               "bench": bench_cli.command}[args.command]
+               "bench": bench_cli.command, "batch": batch_cli.command}[args.command]
     try:
         return asyncio.run(handler(args))
     except KeyboardInterrupt:

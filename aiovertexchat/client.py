@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import msgspec
 
@@ -28,6 +28,9 @@ from .structured import ParsedChatCompletion, parse_completion, resolve_response
 from .thoughts import finish_completion, stream_separator
 from .transport import Response, Transport
 from .types import ChatCompletion
+
+if TYPE_CHECKING:
+    from .batch import BatchRun
 
 if sys.version_info >= (3, 11):
     from typing import Unpack
@@ -328,6 +331,33 @@ class AsyncVertexChat:
 
     def __repr__(self) -> str:
         return f"<AsyncVertexChat base_url={self._target.base_url!r} auth={self._auth.kind}>"
+
+    # -- batch --------------------------------------------------------------------------------
+    def batch(
+        self,
+        requests: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = 64,
+        model: str | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> BatchRun:
+        """Run many non-streaming completions; iterate the results as they complete.
+
+        `requests` (iterable or async iterable) holds OpenAI batch lines as dicts
+        (`{"custom_id", "body", ...}`), plain bodies with an id (`{"custom_id", "messages",
+        ...}`) or `BatchRequest`s; it is consumed lazily, so memory follows `concurrency`, not
+        the input size. A failing item yields a `BatchResult` carrying its error. `model` is
+        used for bodies that name none. See `aiovertexchat.batch`.
+        """
+        from .batch import BatchRun
+
+        options: dict[str, Any] = {}
+        if timeout is not None:
+            options["timeout"] = timeout
+        if extra_headers is not None:
+            options["extra_headers"] = extra_headers
+        return BatchRun(self, requests, concurrency=concurrency, model=model, options=options)
 
     # -- requests -----------------------------------------------------------------------------
     def _check_model(self, model: str | None) -> None:

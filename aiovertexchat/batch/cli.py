@@ -1,0 +1,233 @@
+"""`aiovertexchat batch INPUT.jsonl -o OUTPUT.jsonl ...`: the command line over `BatchJob`.
+
+Exit codes: 0 every item succeeded; 3 finished, but some items are in the errors file; 2 bad
+input (line-numbered report on stderr, nothing sent) or bad flags; 1 another error (the
+message says what to do); 128+N stopped by signal N (130 Ctrl-C, 143 SIGTERM) with the
+command that resumes printed on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shlex
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from ..client import AsyncVertexChat
+from ..pricing import PriceTable
+from .engine import DEFAULT_CONCURRENCY
+from .job import BadInputError, BatchJob, JobConfig, JobConfigError, JobOutcome, JobStoppedError
+from .journal import JournalCorruptError, JournalLockedError
+from .progress import make_reporter
+from .signals import exit_code_for, stop_on_signals
+
+__all__ = ["command", "register", "resume_command"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_BAD_INPUT = 2
+EXIT_SOME_FAILED = 3
+
+# Flags left out of the resume command: resuming must not retry what failed in this run.
+_NOT_RESUMED = frozenset({"retry_failed"})
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    """Add the `batch` subcommand to the main parser's subparsers."""
+    p = subparsers.add_parser(
+        "batch",
+        help="run an OpenAI Batch-format JSONL file: resumable, exactly once, with progress",
+        description="Send every line of INPUT (OpenAI Batch format: custom_id, method POST, "
+        "url /v1/chat/completions, body) and append each answer to OUTPUT in the OpenAI batch "
+        "output format; failures go to the errors file. Rerunning the same command resumes. "
+        "The whole input is checked before anything is sent.",
+    )
+    p.add_argument("input", type=Path, metavar="INPUT.jsonl")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUTPUT.jsonl")
+    p.add_argument("--errors", type=Path, metavar="ERRORS.jsonl",
+                   help="failed items (default: OUTPUT with .errors.jsonl)")
+    p.add_argument("--concurrency", type=_positive_int, default=DEFAULT_CONCURRENCY,
+                   help="requests in flight at most (default %(default)s)")
+    p.add_argument("--rpm", type=_positive_int, help="requests per minute at most")
+    p.add_argument("--tpm", type=_positive_int, help="tokens per minute at most")
+    p.add_argument("--model", help="model for lines whose body names none")
+    p.add_argument("--timeout", type=_non_negative, help="seconds per request (each attempt)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="run again the items in the errors file (they leave it first)")
+    p.add_argument("--grace", type=_non_negative, default=30.0,
+                   help="on SIGINT/SIGTERM, seconds in-flight requests get to finish "
+                   "(default %(default)s)")
+    p.add_argument("--prices", type=Path, help="price table JSON (default: the bundled one)")
+    p.add_argument("--summary-json", type=Path, metavar="PATH",
+                   help="write the final summary as JSON")
+    show = p.add_argument_group("progress")
+    show.add_argument("-q", "--quiet", action="store_true",
+                      help="no progress and no summary text (errors still go to stderr)")
+    show.add_argument("--progress", choices=("auto", "bar", "plain"), default="auto",
+                      help="bar on a terminal, plain lines otherwise (default %(default)s)")
+    show.add_argument("--progress-interval", type=_non_negative, default=10.0,
+                      help="seconds between plain progress lines (default %(default)s)")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--base-url", help="any OpenAI-compatible base URL (else Vertex "
+                        "settings from GOOGLE_CLOUD_PROJECT/LOCATION or OPENAI_BASE_URL)")
+    target.add_argument("--emulator", action="store_true", help="use an in-process emulator")
+    emu = p.add_argument_group("emulator (with --emulator)")
+    emu.add_argument("--emulator-ttft", type=_non_negative, default=0.0)
+    emu.add_argument("--emulator-itl", type=_non_negative, default=0.0)
+    emu.add_argument("--emulator-fault", action="append", default=[], metavar="SPEC",
+                     help="fault spec drawn at --emulator-fault-rate (repeatable)")
+    emu.add_argument("--emulator-fault-rate", type=_non_negative, default=0.0)
+    p.set_defaults(batch_parser=p)
+
+
+def resume_command(args: argparse.Namespace) -> str:
+    """The command that resumes this job: the same flags, minus --retry-failed."""
+    parser: argparse.ArgumentParser = args.batch_parser
+    words = ["aiovertexchat", "batch", str(args.input)]
+    for action in parser._actions:  # argparse offers no public walk over its actions
+        if not action.option_strings or action.dest in _NOT_RESUMED | {"help"}:
+            continue
+        value = getattr(args, action.dest, None)
+        if value is None or value == action.default:
+            continue
+        flag = max(action.option_strings, key=len)
+        if isinstance(action, argparse._StoreTrueAction):
+            words.append(flag)
+        elif isinstance(action, argparse._AppendAction):
+            for item in value:
+                words += [flag, str(item)]
+        else:
+            words += [flag, str(value)]
+    return shlex.join(words)
+
+
+@contextlib.asynccontextmanager
+async def _client(args: argparse.Namespace) -> AsyncIterator[AsyncVertexChat]:
+    options: dict[str, Any] = {"max_connections": max(100, args.concurrency)}
+    if args.rpm is not None or args.tpm is not None:
+        # Rate limiting belongs to the client (issue 4's RateLimit); batch never does its own.
+        raise JobConfigError(
+            "--rpm/--tpm need the client's rate limiter, which this build does not have yet; "
+            "run without them (and lower --concurrency to send less)"
+        )
+    if args.emulator:
+        from ..emulator import Emulator, EmulatorConfig, Fault
+
+        try:
+            config = EmulatorConfig(
+                ttft=args.emulator_ttft,
+                itl=args.emulator_itl,
+                faults=tuple(Fault.parse(spec) for spec in args.emulator_fault),
+                fault_rate=args.emulator_fault_rate,
+            )
+        except ValueError as exc:
+            raise JobConfigError(f"emulator settings: {exc}") from None
+        async with Emulator(config) as emulator, AsyncVertexChat(
+            base_url=emulator.base_url, api_key="emulator", **options
+        ) as client:
+            yield client
+        return
+    async with AsyncVertexChat(base_url=args.base_url, **options) as client:
+        yield client
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Written whole or not at all (temp file + rename)."""
+    temp = path.with_name(path.name + ".tmp")
+    temp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(temp, path)
+
+
+def _report(args: argparse.Namespace, outcome: JobOutcome, job: BatchJob) -> None:
+    summary = outcome.summary
+    data = summary.to_dict(elapsed=outcome.elapsed, state=outcome.state)
+    data["files"] = {
+        "input": str(args.input),
+        "output": str(args.output),
+        "errors": str(job.config.errors_path),
+    }
+    if outcome.state == "interrupted":
+        data["resume_command"] = resume_command(args)
+    if args.summary_json is not None:
+        _write_json(args.summary_json, data)
+    if not args.quiet:
+        print(summary.render(elapsed=outcome.elapsed, state=outcome.state), flush=True)
+
+
+async def command(args: argparse.Namespace) -> int:
+    try:
+        prices = PriceTable.from_file(args.prices) if args.prices else PriceTable.default()
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: cannot read the price table {args.prices}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    reporter = make_reporter(
+        "quiet" if args.quiet else args.progress, interval=args.progress_interval
+    )
+    options: dict[str, Any] = {}
+    if args.timeout is not None:
+        options["timeout"] = args.timeout
+    config = JobConfig(
+        input=args.input,
+        output=args.output,
+        errors=args.errors,
+        concurrency=args.concurrency,
+        model=args.model,
+        retry_failed=args.retry_failed,
+        grace=args.grace,
+        options=options,
+    )
+    job: BatchJob | None = None
+    try:
+        async with _client(args) as client:
+            job = BatchJob(client, config, reporter=reporter, prices=prices)
+            with stop_on_signals(job.request_stop):
+                outcome = await job.run()
+    except BadInputError as exc:
+        print(exc.report(), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except JobStoppedError as exc:
+        print(f"{exc}", file=sys.stderr)
+        return exit_code_for(job.stop_signal if job is not None else None)
+    except (JobConfigError, JournalCorruptError, JournalLockedError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except (OSError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print(f"what was recorded is kept; to resume: {resume_command(args)}", file=sys.stderr)
+        return EXIT_ERROR
+    _report(args, outcome, job)
+    if outcome.state == "interrupted":
+        print(
+            f"stopped with {outcome.remaining:,} items not done; everything finished is "
+            f"recorded. To resume, run:\n  {resume_command(args)}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return exit_code_for(outcome.signal)
+    summary = outcome.summary
+    return EXIT_SOME_FAILED if summary.failed + summary.skipped_failed else EXIT_OK
