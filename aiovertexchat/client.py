@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import time
@@ -11,11 +12,12 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import msgspec
 
+from .attempts import Call, Dispatcher
 from .auth import AuthProvider, CallableToken, NoAuth, StaticToken, TokenFunc
+from .concurrency import ConcurrencyLimiter
 from .endpoints import Target, resolve_target
 from .errors import (
-    APIStatusError,
-    AuthenticationError,
+    APIError,
     ConfigurationError,
     make_status_error,
     request_id_from_headers,
@@ -23,11 +25,15 @@ from .errors import (
 from .extras import GoogleExtras, check_thinking_conflict, effective_google, merge_google
 from .google_auth import AuthStats, GoogleAuth
 from .params import CompletionParams, ParseParams, build_body, check_param_names
+from .ratelimit import RateLimit, RateLimiter
+from .retry import RetryPolicy
+from .stats import ClientStats
 from .stream import ChatStream, StreamMetrics
 from .structured import ParsedChatCompletion, parse_completion, resolve_response_format
 from .thoughts import finish_completion, stream_separator
+from .timeouts import Timeouts, as_timeouts
 from .transport import Response, Transport
-from .types import ChatCompletion
+from .types import ChatCompletion, Usage
 
 if TYPE_CHECKING:
     from .batch import BatchRun
@@ -68,7 +74,8 @@ class Completions:
         stream: Literal[False] = ...,
         extra_body: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
-        timeout: float | None = ...,
+        timeout: float | Timeouts | None = ...,
+        retry: RetryPolicy | None = ...,
         google: GoogleExtras | Mapping[str, Any] | None = ...,
         separate_thoughts: bool = ...,
         **params: Unpack[CompletionParams],
@@ -83,7 +90,8 @@ class Completions:
         stream: Literal[True],
         extra_body: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
-        timeout: float | None = ...,
+        timeout: float | Timeouts | None = ...,
+        retry: RetryPolicy | None = ...,
         google: GoogleExtras | Mapping[str, Any] | None = ...,
         separate_thoughts: bool = ...,
         **params: Unpack[CompletionParams],
@@ -97,7 +105,8 @@ class Completions:
         stream: bool = False,
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
+        timeout: float | Timeouts | None = None,
+        retry: RetryPolicy | None = None,
         google: GoogleExtras | Mapping[str, Any] | None = None,
         separate_thoughts: bool = True,
         **params: Unpack[CompletionParams],
@@ -105,7 +114,8 @@ class Completions:
         """Create a chat completion; with `stream=True`, a `ChatStream` of chunks.
 
         Parameters are named as in the OpenAI API; `None` leaves one out. `extra_body` is merged
-        into the JSON body last. `timeout` (seconds) bounds the whole exchange, stream included.
+        into the JSON body last. `timeout`: a `Timeouts`, or seconds for the total deadline
+        over all attempts, stream included; `retry` replaces the client's `RetryPolicy`.
         `google` carries Gemini's extras (sent as `"extra_body": {"google": ...}`). Thoughts
         (`<marker>` tags, `thought: true` pieces) go to `reasoning` unless
         `separate_thoughts=False`.
@@ -119,14 +129,16 @@ class Completions:
         body = build_body(
             model=model, messages=messages, stream=stream, params=params, extra_body=extra_body
         )
+        call = client._call(
+            body, params, stream=stream, extra_headers=extra_headers, timeout=timeout,
+            retry=retry,
+        )
         if stream:
-            separator = stream_separator(options, separate=separate_thoughts)
-            chat_stream = await client._open_stream(
-                body, extra_headers=extra_headers, timeout=timeout
-            )
-            chat_stream._chunk_hook = separator
+            chat_stream = await client._open_stream(call)
+            chat_stream._new_hook = lambda: stream_separator(options, separate=separate_thoughts)
+            chat_stream._chunk_hook = chat_stream._new_hook()
             return chat_stream
-        completion = await client._complete(body, extra_headers=extra_headers, timeout=timeout)
+        completion = await client._complete(call)
         finish_completion(completion, options, separate=separate_thoughts)
         return completion
 
@@ -139,7 +151,8 @@ class Completions:
         model: str | None = ...,
         extra_body: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
-        timeout: float | None = ...,
+        timeout: float | Timeouts | None = ...,
+        retry: RetryPolicy | None = ...,
         google: GoogleExtras | Mapping[str, Any] | None = ...,
         separate_thoughts: bool = ...,
         **params: Unpack[ParseParams],
@@ -154,7 +167,8 @@ class Completions:
         model: str | None = ...,
         extra_body: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
-        timeout: float | None = ...,
+        timeout: float | Timeouts | None = ...,
+        retry: RetryPolicy | None = ...,
         google: GoogleExtras | Mapping[str, Any] | None = ...,
         separate_thoughts: bool = ...,
         **params: Unpack[ParseParams],
@@ -168,7 +182,8 @@ class Completions:
         model: str | None = None,
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
+        timeout: float | Timeouts | None = None,
+        retry: RetryPolicy | None = None,
         google: GoogleExtras | Mapping[str, Any] | None = None,
         separate_thoughts: bool = True,
         **params: Unpack[ParseParams],
@@ -195,6 +210,7 @@ class Completions:
             extra_body=extra_body,
             extra_headers=extra_headers,
             timeout=timeout,
+            retry=retry,
             google=google,
             separate_thoughts=separate_thoughts,
             response_format=fmt.wire,
@@ -228,9 +244,13 @@ class AsyncVertexChat:
         token: TokenFunc | None = None,
         auth: AuthProvider | None = None,
         dedicated_domain: str | None = None,
-        max_connections: int = 100,
-        timeout: float | None = 600.0,
-        connect_timeout: float | None = 10.0,
+        max_concurrency: int | None = 100,
+        min_concurrency: int = 1,
+        adaptive_concurrency: bool = True,
+        rate_limit: RateLimit | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: Timeouts | float | None = None,
+        max_connections: int | None = None,
         default_headers: Mapping[str, str] | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
@@ -246,10 +266,22 @@ class AsyncVertexChat:
         )
         self._auth = self._choose_auth(api_key=api_key, token=token, auth=auth, environ=env)
         self._url = self._target.chat_completions_url
-        self._timeout = timeout
+        self._timeouts = as_timeouts(timeout, Timeouts())
         self._default_headers = dict(default_headers or {})
-        self._transport = Transport(
-            max_connections=max_connections, connect_timeout=connect_timeout
+        # The pool follows the concurrency limit: one connection per request in flight.
+        if max_connections is None:
+            max_connections = max_concurrency if max_concurrency is not None else 100
+        self._transport = Transport(max_connections=max_connections)
+        self._dispatcher = Dispatcher(
+            transport=self._transport,
+            auth=self._auth,
+            url=self._url,
+            limiter=ConcurrencyLimiter(
+                max_concurrency, adaptive=adaptive_concurrency, floor=min_concurrency
+            ),
+            rate_limiter=RateLimiter(rate_limit) if rate_limit is not None else None,
+            policy=retry if retry is not None else RetryPolicy(),
+            sleep=asyncio.sleep,
         )
         self._started = False
         self._closed = False
@@ -326,6 +358,19 @@ class AsyncVertexChat:
         return stats if isinstance(stats, AuthStats) else None
 
     @property
+    def stats(self) -> ClientStats:
+        """In-flight, queued, retries by cause, 429s, the adaptive limit, tokens used."""
+        return self._dispatcher.stats()
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self._dispatcher.policy
+
+    @property
+    def timeouts(self) -> Timeouts:
+        return self._timeouts
+
+    @property
     def connections_in_use(self) -> int:
         return self._transport.connections_in_use
 
@@ -369,78 +414,96 @@ class AsyncVertexChat:
                 f"use 'google/{model}'"
             )
 
-    async def _send(
+    def _call(
         self,
         body: bytes,
+        params: Mapping[str, Any],
         *,
-        accept_stream: bool,
+        stream: bool,
         extra_headers: Mapping[str, str] | None,
-        timeout: float | None,
-    ) -> Response:
-        """POST the body; return a response with a success status, or raise a typed error.
+        timeout: Timeouts | float | None,
+        retry: RetryPolicy | None,
+    ) -> Call:
+        headers = {**(_SSE_HEADERS if stream else _JSON_HEADERS), **self._default_headers}
+        if extra_headers:
+            headers.update(extra_headers)
+        rate_limiter = self._dispatcher.rate_limiter
+        estimate = 0
+        if rate_limiter is not None:
+            max_tokens = params.get("max_completion_tokens") or params.get("max_tokens")
+            choices = params.get("n") or 1
+            completion = None if max_tokens is None else int(max_tokens) * int(choices)
+            estimate = rate_limiter.estimate(len(body), completion)
+        return Call(
+            body=body,
+            headers=headers,
+            timeouts=as_timeouts(timeout, self._timeouts),
+            policy=retry if retry is not None else self._dispatcher.policy,
+            token_estimate=estimate,
+        )
 
-        A 401 invalidates the token; a source that can mint a new one gets one more attempt.
-        """
+    async def _complete(self, call: Call) -> ChatCompletion:
         await self._ensure_started()
-        base = _SSE_HEADERS if accept_stream else _JSON_HEADERS
-        auth_retry_left = self._auth.refreshable
+        dispatcher = self._dispatcher
         while True:
-            headers = {**base, **self._default_headers, **await self._auth.headers()}
-            if extra_headers:
-                headers.update(extra_headers)
-            response = await self._transport.post(
-                self._url, body, headers, timeout=self._timeout if timeout is None else timeout
-            )
-            if response.status < 300:
-                return response
-            error = await self._status_error(response)
-            if isinstance(error, AuthenticationError):
-                self._auth.invalidate()
-                if auth_retry_left:
-                    auth_retry_left = False
-                    continue
-            raise error
-
-    async def _status_error(self, response: Response) -> APIStatusError:
-        raw = await response.read_error_body()
-        if 300 <= response.status < 400:
-            location = response.headers.get("Location", "?")
-            return make_status_error(
+            lease = await dispatcher.send(call)
+            response = lease.response
+            try:
+                raw = await response.read()
+                try:
+                    completion = _completion_decoder.decode(raw)
+                except msgspec.DecodeError as exc:
+                    raise make_status_error(
+                        502,
+                        b"the server answered 2xx with a body that is not a chat.completion: "
+                        + raw[:200],
+                        headers=response.headers,
+                    ) from exc
+            except APIError as error:
+                # The body broke (reset, cut short, not JSON): a failed attempt like any other.
+                lease.end(None)
+                await dispatcher.after_failure(call, error)
+                continue
+            except BaseException:
+                lease.end(None)
+                raise
+            lease.end(completion.usage)
+            completion._response = ResponseInfo(  # type: ignore[attr-defined]
+                request_id_from_headers(response.headers), dict(response.headers),
                 response.status,
-                f"redirect to {location} not followed: credentials stay with the configured "
-                "origin; point base_url at the final URL".encode(),
-                headers=response.headers,
             )
-        return make_status_error(response.status, raw, headers=response.headers)
+            return completion
 
-    async def _complete(
-        self, body: bytes, *, extra_headers: Mapping[str, str] | None, timeout: float | None
-    ) -> ChatCompletion:
-        response = await self._send(
-            body, accept_stream=False, extra_headers=extra_headers, timeout=timeout
-        )
-        raw = await response.read()
-        try:
-            completion = _completion_decoder.decode(raw)
-        except msgspec.DecodeError as exc:
-            raise make_status_error(
-                502,
-                b"the server answered 2xx with a body that is not a chat.completion: "
-                + raw[:200],
-                headers=response.headers,
-            ) from exc
-        completion._response = ResponseInfo(  # type: ignore[attr-defined]
-            request_id_from_headers(response.headers), dict(response.headers), response.status
-        )
-        return completion
-
-    async def _open_stream(
-        self, body: bytes, *, extra_headers: Mapping[str, str] | None, timeout: float | None
-    ) -> ChatStream:
+    async def _open_stream(self, call: Call) -> ChatStream:
+        await self._ensure_started()
+        dispatcher = self._dispatcher
         metrics = StreamMetrics(started_at=time.perf_counter())
-        response = await self._send(
-            body, accept_stream=True, extra_headers=extra_headers, timeout=timeout
-        )
+        # `started_at` is when the request is about to be sent: after any wait for a slot or
+        # a rate token, so TTFT measures the server, not our own queue.
+        lease = await dispatcher.send(call, on_admitted=lambda: _restart_clock(metrics))
         metrics.headers_at = time.perf_counter()
-        request_id = request_id_from_headers(response.headers)
-        return ChatStream(response, metrics=metrics, request_id=request_id)
+        current = [lease]
+
+        def on_close(usage: Usage | None) -> None:
+            current[0].end(usage)
+
+        async def restart(error: APIError, chunks_shown: int) -> Response:
+            current[0].end(None)
+            await dispatcher.after_failure(
+                call, error, slot=current[0].slot, chunks_shown=chunks_shown
+            )
+            current[0] = await dispatcher.send(call, count=False)
+            return current[0].response
+
+        return ChatStream(
+            lease.response,
+            metrics=metrics,
+            request_id=request_id_from_headers(lease.response.headers),
+            on_close=on_close,
+            restart=restart,
+            idle_timeout=call.timeouts.idle,
+        )
+
+
+def _restart_clock(metrics: StreamMetrics) -> None:
+    metrics.started_at = time.perf_counter()

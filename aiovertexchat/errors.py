@@ -36,6 +36,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "StreamInterruptedError",
+    "StreamTimeoutError",
     "TokenRefreshError",
     "UnprocessableEntityError",
     "make_status_error",
@@ -165,6 +166,24 @@ class StreamInterruptedError(APIError):
         self.partial: ChatCompletion = partial
         self.chunks_received = chunks_received
         self.cause = cause
+
+
+class StreamTimeoutError(StreamInterruptedError, APITimeoutError):
+    """A stream stopped by a timeout (`.kind`: "idle" or "total"); `.partial` holds what
+    arrived. Caught by both `except StreamInterruptedError` and `except APITimeoutError`."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        partial: ChatCompletion,
+        chunks_received: int,
+        cause: APITimeoutError,
+    ) -> None:
+        StreamInterruptedError.__init__(
+            self, message, partial=partial, chunks_received=chunks_received, cause=cause
+        )
+        self.kind = cause.kind
 
 
 _CLASS_BY_STATUS: dict[int, type[APIStatusError]] = {

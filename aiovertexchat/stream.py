@@ -11,9 +11,11 @@ garbage-collected after a `break`.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -24,9 +26,12 @@ from .accumulate import ChunkAccumulator
 from .errors import (
     APIError,
     APIStatusError,
+    APITimeoutError,
     StreamInterruptedError,
+    StreamTimeoutError,
     make_status_error,
     parse_error_body,
+    request_id_from_headers,
 )
 from .sse import SSEDecoder
 from .types import ChatCompletion, ChatCompletionChunk, Usage
@@ -37,6 +42,9 @@ if TYPE_CHECKING:
 __all__ = ["ChatStream", "StreamMetrics"]
 
 _chunk_decoder = msgspec.json.Decoder(ChatCompletionChunk)
+# Given the failure and the number of chunks of the failed attempt already handed to the
+# caller, returns a fresh response to read from, or raises (the failure, with its history).
+Restart = Callable[[APIError, int], Awaitable["Response"]]
 _DONE = "[DONE]"
 
 
@@ -87,6 +95,13 @@ class StreamMetrics:
         return [later - earlier for earlier, later in itertools.pairwise(times)]
 
 
+def _check_idle(ref: weakref.ref[ChatStream]) -> None:
+    # The timer holds the stream weakly: a stream dropped after `break` must stay collectable.
+    stream = ref()
+    if stream is not None:
+        stream._check_idle()
+
+
 def _hooked(
     hook: Callable[[ChatCompletionChunk], None], add: Callable[[ChatCompletionChunk], None]
 ) -> Callable[[ChatCompletionChunk], None]:
@@ -106,22 +121,35 @@ class ChatStream:
         *,
         metrics: StreamMetrics,
         request_id: str | None,
-        on_close: Callable[[], None] | None = None,
+        on_close: Callable[[Usage | None], None] | None = None,
+        restart: Restart | None = None,
+        idle_timeout: float | None = None,
         max_event_size: int = 64 * 1024 * 1024,
     ) -> None:
         self._response = response
+        self._max_event_size = max_event_size
         self._decoder = SSEDecoder(max_event_size=max_event_size)
         self._accumulator = ChunkAccumulator()
         self._on_close = on_close
+        self._restart = restart
         self._closed = False
         self._finished = False
         self._chunks = self._iterate()
         # Set before iteration starts (e.g. thought separation): rewrites each chunk in place
         # before it is accumulated and yielded. None keeps the per-chunk path as it is.
+        # `_new_hook` makes a fresh one when a restarted attempt begins again from nothing.
         self._chunk_hook: Callable[[ChatCompletionChunk], None] | None = None
+        self._new_hook: Callable[[], Callable[[ChatCompletionChunk], None] | None] | None = None
         self.metrics = metrics
         self.request_id = request_id
         self.response_headers: dict[str, str] = dict(response.headers)
+        self.restarts = 0
+        """Times the request was re-issued after the stream broke (see RetryPolicy)."""
+        # Idle watchdog: one timer per `idle` period (not per read). `_wait_began` is when the
+        # pending read began, None while the caller holds the chunk (its time is not idle).
+        self._idle = idle_timeout
+        self._wait_began: float | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
 
     # -- results ------------------------------------------------------------------------------
     @property
@@ -146,57 +174,121 @@ class ChatStream:
         return await self._chunks.__anext__()
 
     async def _iterate(self) -> AsyncGenerator[ChatCompletionChunk, None]:
-        # Locals: attribute look-ups cost per chunk.
-        read = self._response.read_chunk
-        feed = self._decoder.feed
-        accumulate: Callable[[ChatCompletionChunk], None] = self._accumulator.add
-        if self._chunk_hook is not None:
-            accumulate = _hooked(self._chunk_hook, accumulate)
-        metrics = self.metrics
-        chunk_times = metrics.chunk_times
-        clock = time.perf_counter
-        decode = _chunk_decoder.decode
         try:
-            while True:
+            self._arm_idle_timer()
+            while True:  # one pass per attempt; a restart begins the next
+                # Locals: attribute look-ups cost per chunk.
+                read = self._response.read_chunk
+                feed = self._decoder.feed
+                accumulate: Callable[[ChatCompletionChunk], None] = self._accumulator.add
+                if self._chunk_hook is not None:
+                    accumulate = _hooked(self._chunk_hook, accumulate)
+                metrics = self.metrics
+                chunk_times = metrics.chunk_times
+                clock = time.perf_counter
+                decode = _chunk_decoder.decode
+                watch = self._idle is not None
                 try:
-                    data = await read()
-                except APIError as exc:
-                    why = f"the connection failed mid-stream: {exc}"
-                    raise self._interrupted(why, exc) from exc
-                if not data:
-                    break
-                events = feed(data)
-                if not events:
-                    continue
-                now = clock()
-                for event in events:
-                    payload = event.data
-                    if payload == _DONE:
+                    while True:
+                        if watch:
+                            self._wait_began = clock()
+                        try:
+                            data = await read()
+                        except APIError as exc:
+                            raise self._interrupted(
+                                f"the connection failed mid-stream: {exc}", exc
+                            ) from exc
+                        if watch:
+                            self._wait_began = None
+                        if not data:
+                            break
+                        events = feed(data)
+                        if not events:
+                            continue
+                        now = clock()
+                        for event in events:
+                            payload = event.data
+                            if payload == _DONE:
+                                self._finished = True
+                                return
+                            if event.event != "message":
+                                if event.event == "error":
+                                    raise self._error_event(payload)
+                                continue  # named events other than errors carry no chunks
+                            try:
+                                chunk = decode(payload)
+                            except msgspec.DecodeError as exc:
+                                raise self._undecodable(payload, exc) from exc
+                            if chunk.error is not None:
+                                raise self._error_event(payload)
+                            if metrics.first_chunk_at is None:
+                                metrics.first_chunk_at = now
+                            chunk_times.append(now)
+                            accumulate(chunk)
+                            if (
+                                metrics.first_content_at is None
+                                or metrics.first_reasoning_at is None
+                            ):
+                                self._note_firsts(chunk, now)
+                            yield chunk
+                    self._decoder.end()
+                    if self._accumulator.finished:
                         self._finished = True
                         return
-                    if event.event != "message":
-                        if event.event == "error":
-                            raise self._error_event(payload)
-                        continue  # named events other than errors carry no chunks
-                    try:
-                        chunk = decode(payload)
-                    except msgspec.DecodeError as exc:
-                        raise self._undecodable(payload, exc) from exc
-                    if chunk.error is not None:
-                        raise self._error_event(payload)
-                    if metrics.first_chunk_at is None:
-                        metrics.first_chunk_at = now
-                    chunk_times.append(now)
-                    accumulate(chunk)
-                    if metrics.first_content_at is None or metrics.first_reasoning_at is None:
-                        self._note_firsts(chunk, now)
-                    yield chunk
-            self._decoder.end()
-            if not self._accumulator.finished:
-                raise self._interrupted("the stream ended before a finish reason", None)
-            self._finished = True
+                    raise self._interrupted("the stream ended before a finish reason", None)
+                except APIError as exc:
+                    failure = exc
+                await self._recover(failure)
         finally:
             self._close(clean=self._finished)
+
+    async def _recover(self, error: APIError) -> None:
+        """Re-issue the request if the retry policy allows it, else raise `error`."""
+        restart = self._restart
+        if restart is None:
+            raise error
+        self._wait_began = None
+        self._response.close()
+        response = await restart(error, len(self.metrics.chunk_times))
+        self.restarts += 1
+        self._response = response
+        self._decoder = SSEDecoder(max_event_size=self._max_event_size)
+        self._accumulator = ChunkAccumulator()
+        if self._new_hook is not None:
+            self._chunk_hook = self._new_hook()
+        self.response_headers = dict(response.headers)
+        self.request_id = request_id_from_headers(response.headers)
+        metrics = self.metrics
+        metrics.headers_at = time.perf_counter()
+        metrics.first_chunk_at = metrics.first_content_at = metrics.first_reasoning_at = None
+        metrics.chunk_times.clear()
+        if self._idle_timer is None:
+            self._arm_idle_timer()
+
+    # -- idle watchdog ------------------------------------------------------------------------
+    def _arm_idle_timer(self) -> None:
+        idle = self._idle
+        if idle is None or self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        self._idle_timer = loop.call_later(idle, _check_idle, weakref.ref(self))
+
+    def _check_idle(self) -> None:
+        self._idle_timer = None
+        idle = self._idle
+        if idle is None or self._closed:
+            return
+        began = self._wait_began
+        now = time.perf_counter()
+        if began is not None and now - began >= idle:
+            error = APITimeoutError(
+                f"no stream chunk for {idle:g} s (idle timeout)", kind="idle"
+            )
+            self._response.fail(error)
+            return
+        delay = idle if began is None else began + idle - now
+        loop = asyncio.get_running_loop()
+        self._idle_timer = loop.call_later(delay, _check_idle, weakref.ref(self))
 
     def _note_firsts(self, chunk: ChatCompletionChunk, now: float) -> None:
         metrics = self.metrics
@@ -210,13 +302,14 @@ class ChatStream:
     # -- failures -----------------------------------------------------------------------------
     def _interrupted(self, why: str, cause: BaseException | None) -> StreamInterruptedError:
         received = len(self.metrics.chunk_times)
-        error = StreamInterruptedError(
-            f"{why} (after {received} chunks; what arrived is in .partial)",
-            partial=self.completion,
-            chunks_received=received,
-            cause=cause,
+        message = f"{why} (after {received} chunks; what arrived is in .partial)"
+        if isinstance(cause, APITimeoutError):
+            return StreamTimeoutError(
+                message, partial=self.completion, chunks_received=received, cause=cause
+            )
+        return StreamInterruptedError(
+            message, partial=self.completion, chunks_received=received, cause=cause
         )
-        return error
 
     def _error_event(self, payload: str) -> APIStatusError:
         raw = payload.encode()
@@ -241,13 +334,16 @@ class ChatStream:
             return
         self._closed = True
         self.metrics.end_at = time.perf_counter()
+        timer, self._idle_timer = self._idle_timer, None
+        if timer is not None:
+            timer.cancel()
         if clean:
             self._response.release()
         else:
             self._response.close()
         on_close, self._on_close = self._on_close, None
         if on_close is not None:
-            on_close()
+            on_close(self._accumulator.usage)
 
     async def aclose(self) -> None:
         """Stop reading and release the connection. Safe to call more than once."""
@@ -269,10 +365,13 @@ class ChatStream:
         # A caller that `break`s out and drops the stream still gets its connection back.
         if not self._closed:
             self._closed = True
+            timer, self._idle_timer = self._idle_timer, None
+            if timer is not None:
+                timer.cancel()
             self._response.close()
             on_close, self._on_close = self._on_close, None
             if on_close is not None:
-                on_close()
+                on_close(self._accumulator.usage)
 
     def __repr__(self) -> str:
         state = "finished" if self._finished else ("closed" if self._closed else "open")

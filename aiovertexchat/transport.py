@@ -9,7 +9,8 @@ nowhere else.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping
+import sys
+from collections.abc import Awaitable, Iterator, Mapping
 from contextlib import contextmanager
 
 import aiohttp
@@ -22,17 +23,58 @@ __all__ = ["Response", "Transport"]
 _MAX_ERROR_BODY = 64 * 1024
 
 
+def _timeout_kind(exc: BaseException, default: str) -> str:
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return "connect"
+    if isinstance(exc, aiohttp.SocketTimeoutError):
+        return "idle"
+    return default
+
+
 @contextmanager
 def _map_errors(what: str, timeout_kind: str) -> Iterator[None]:
     """Turn aiohttp/asyncio failures into `APIConnectionError` / `APITimeoutError`."""
     try:
         yield
     except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-        raise APITimeoutError(f"{what}: {timeout_kind} timeout", kind=timeout_kind) from exc
+        kind = _timeout_kind(exc, timeout_kind)
+        raise APITimeoutError(f"{what}: {kind} timeout", kind=kind) from exc
     except aiohttp.ClientError as exc:
         # The exception text names host and port only; headers (and so tokens) never appear.
         detail = str(exc) or type(exc).__name__
         raise APIConnectionError(f"{what}: {type(exc).__name__}: {detail}") from exc
+
+
+async def _within_first_byte(
+    request: Awaitable[aiohttp.ClientResponse], seconds: float, url: str
+) -> aiohttp.ClientResponse:
+    """Await the response headers, raising `APITimeoutError(kind="first_byte")` after `seconds`.
+
+    Other timeouts (aiohttp's connect and total) pass through to `_map_errors` unchanged.
+    """
+    expired = False
+    try:
+        if sys.version_info >= (3, 11):
+            timer = asyncio.timeout(seconds)
+            try:
+                async with timer:
+                    return await request
+            finally:
+                expired = timer.expired()
+        else:  # pragma: no cover - Python 3.10 has no asyncio.timeout
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            try:
+                return await asyncio.wait_for(request, seconds)
+            finally:
+                expired = loop.time() - started >= seconds
+    except asyncio.TimeoutError as exc:
+        if not expired or isinstance(exc, aiohttp.ServerTimeoutError):
+            raise
+        raise APITimeoutError(
+            f"POST {url}: no response headers within {seconds:g} s (first_byte timeout)",
+            kind="first_byte",
+        ) from exc
 
 
 class Response:
@@ -67,9 +109,14 @@ class Response:
         try:
             return await self._content.readany()
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise APITimeoutError("reading the stream: total timeout", kind="total") from exc
+            kind = _timeout_kind(exc, "total")
+            raise APITimeoutError(f"reading the stream: {kind} timeout", kind=kind) from exc
         except aiohttp.ClientError as exc:
             raise APIConnectionError(f"stream broke: {type(exc).__name__}: {exc}") from exc
+
+    def fail(self, error: BaseException) -> None:
+        """Make a pending (or the next) body read raise `error` (e.g. an idle timeout)."""
+        self._content.set_exception(error)
 
     def release(self) -> None:
         """Finished with the body: reuse the connection if it is clean, else close it."""
@@ -91,11 +138,9 @@ class Transport:
         self,
         *,
         max_connections: int = 100,
-        connect_timeout: float | None = 10.0,
         user_agent: str = "aiovertexchat",
     ) -> None:
         self._max_connections = max_connections
-        self._connect_timeout = connect_timeout
         self._user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
 
@@ -119,14 +164,19 @@ class Transport:
         body: bytes,
         headers: Mapping[str, str],
         *,
-        timeout: float | None,
+        total: float | None,
+        connect: float | None = None,
+        first_byte: float | None = None,
     ) -> Response:
-        """Send a POST and return after the headers arrive (no redirect is followed)."""
+        """Send a POST and return after the headers arrive (no redirect is followed).
+
+        `total` bounds the whole exchange, body (and so stream) included; `connect` opening the
+        connection; `first_byte` the wait for the response headers.
+        """
         session = self._ensure_session()
-        # `timeout` is a deadline for the whole exchange, body (and so stream) included.
-        client_timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=self._connect_timeout)
+        client_timeout = aiohttp.ClientTimeout(total=total, sock_connect=connect)
         with _map_errors(f"POST {url}", "total"):
-            raw = await session.post(
+            request = session.post(
                 url,
                 data=body,
                 headers=headers,
@@ -134,6 +184,10 @@ class Transport:
                 # Credentials go only to the configured origin: a redirect is not followed.
                 allow_redirects=False,
             )
+            if first_byte is None:
+                raw = await request
+            else:
+                raw = await _within_first_byte(request, first_byte, url)
         return Response(raw)
 
     @property

@@ -4,6 +4,7 @@ import pytest
 
 from aiovertexchat import AsyncVertexChat
 from aiovertexchat.emulator import Emulator, EmulatorConfig
+from aiovertexchat.retry import RetryPolicy
 
 
 @pytest.fixture
@@ -14,7 +15,11 @@ async def emulator() -> AsyncIterator[Emulator]:
 
 @pytest.fixture
 async def client(emulator: Emulator) -> AsyncIterator[AsyncVertexChat]:
-    async with AsyncVertexChat(base_url=emulator.base_url, api_key="test-token") as chat:
+    # The default policy with millisecond backoff: retries behave as shipped, tests stay quick.
+    fast = RetryPolicy(base=0.001, cap=0.01)
+    async with AsyncVertexChat(
+        base_url=emulator.base_url, api_key="test-token", retry=fast
+    ) as chat:
         yield chat
     # Every test that used the client must have given every connection back.
     assert chat.connections_in_use == 0

@@ -54,7 +54,10 @@ async def test_failing_items_yield_errors_and_never_stop_the_batch(
     assert record["response"]["request_id"].startswith("emu-")
     assert record["error"]["code"] == "RESOURCE_EXHAUSTED"
     assert "HTTP 429" in record["error"]["message"]
-    assert emulator.stats.by_status[429] == 20
+    # Each item was tried as often as the retry policy allows, and the error says so.
+    attempts = client.retry_policy.max_attempts
+    assert emulator.stats.by_status[429] == 20 * attempts
+    assert all(len(r.error.attempts) == attempts for r in results if r.error is not None)
 
 
 async def test_success_record_is_openai_batch_output(client: AsyncVertexChat) -> None:

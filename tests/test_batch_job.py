@@ -15,6 +15,7 @@ from aiovertexchat.batch.cli import resume_command
 from aiovertexchat.cli import _parser, main
 from aiovertexchat.emulator import Emulator, EmulatorConfig, Fault
 from aiovertexchat.pricing import PriceTable
+from aiovertexchat.retry import RetryPolicy
 from aiovertexchat.types import Usage
 
 MODEL = "google/gemini-2.5-flash"
@@ -52,8 +53,10 @@ FAULTS = tuple(Fault.parse(s) for s in ("429", "500", "reset-before-headers", "5
 async def test_ten_thousand_items_with_faults_each_recorded_once(tmp_path: Path) -> None:
     ids = write_input(tmp_path / "in.jsonl", 10_000)
     config = EmulatorConfig(faults=FAULTS, fault_rate=0.1, seed=7)
+    # Two attempts with a short backoff: ~1% of items fail twice and land in the errors file.
+    policy = RetryPolicy(max_attempts=2, base=0.001, cap=0.01, budget_ratio=None)
     async with Emulator(config) as emu, AsyncVertexChat(
-        base_url=emu.base_url, api_key="k"
+        base_url=emu.base_url, api_key="k", retry=policy
     ) as client:
         job = BatchJob(
             client,
@@ -67,7 +70,11 @@ async def test_ten_thousand_items_with_faults_each_recorded_once(tmp_path: Path)
     assert outcome.state == "completed" and outcome.remaining == 0
     assert summary.succeeded == len(ids_in(output)) and summary.failed == len(ids_in(errors))
     assert summary.succeeded + summary.failed == 10_000
-    assert summary.failed == sum(emu.stats.faults.values()) > 0
+    # Every injected fault is one failed attempt: either retried, or an item's last attempt.
+    faults = sum(emu.stats.faults.values())
+    assert summary.failed > 0 and summary.retries > 500
+    assert faults == summary.retries + summary.failed
+    assert summary.rate_limited == emu.stats.faults["429"]
     # "prompt N [[tokens=2]]" is 3 words: the emulator's usage is exact.
     assert summary.prompt_tokens == 3 * summary.succeeded
     assert summary.completion_tokens == 2 * summary.succeeded
@@ -142,8 +149,9 @@ def test_resume_skips_recorded_and_retry_failed_reruns_errors(
     ids = write_input(source, 300)
     common = [str(source), "-o", str(out), "--errors", str(errors), "--emulator", "-q",
               "--concurrency", "16"]
-    # First run: a third fail. Exit 3: finished, with failures.
-    assert run_cli(*common, "--emulator-fault", "500", "--emulator-fault-rate", "0.3") == 3
+    # First run, no retries: a third fail. Exit 3: finished, with failures.
+    assert run_cli(*common, "--emulator-fault", "500", "--emulator-fault-rate", "0.3",
+                   "--max-attempts", "1") == 3
     failed = set(ids_in(errors))
     assert 40 < len(failed) < 160
     assert_exactly_once(ids, out, errors)
@@ -170,7 +178,7 @@ def test_retry_failed_that_fail_again_stay_once_in_errors(tmp_path: Path) -> Non
     source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     ids = write_input(source, 40)
     errors = tmp_path / "out.errors.jsonl"
-    common = [str(source), "-o", str(out), "--emulator", "-q"]
+    common = [str(source), "-o", str(out), "--emulator", "-q", "--max-attempts", "1"]
     assert run_cli(*common, "--emulator-fault", "429", "--emulator-fault-rate", "1") == 3
     assert sorted(ids_in(errors)) == sorted(ids)
     for _ in range(2):
@@ -276,7 +284,7 @@ def gated_job(tmp_path: Path, count: int, grace: float) -> tuple[BatchJob, Gated
     fake.completions.target = 4
     job = BatchJob(fake, JobConfig(  # type: ignore[arg-type]
         tmp_path / "in.jsonl", tmp_path / "out.jsonl", concurrency=4, grace=grace,
-    ))
+    ), counters=lambda: (0, 0))
     return job, fake.completions
 
 

@@ -20,6 +20,9 @@ from typing import Any
 
 from ..client import AsyncVertexChat
 from ..pricing import PriceTable
+from ..ratelimit import RateLimit
+from ..retry import RetryPolicy
+from ..timeouts import Timeouts
 from .engine import DEFAULT_CONCURRENCY
 from .job import BadInputError, BatchJob, JobConfig, JobConfigError, JobOutcome, JobStoppedError
 from .journal import JournalCorruptError, JournalLockedError
@@ -73,10 +76,18 @@ def register(subparsers: Any) -> None:
                    help="failed items (default: OUTPUT with .errors.jsonl)")
     p.add_argument("--concurrency", type=_positive_int, default=DEFAULT_CONCURRENCY,
                    help="requests in flight at most (default %(default)s)")
-    p.add_argument("--rpm", type=_positive_int, help="requests per minute at most")
-    p.add_argument("--tpm", type=_positive_int, help="tokens per minute at most")
+    p.add_argument("--rpm", type=_positive_int,
+                   help="requests per minute at most, retries included (spread evenly)")
+    p.add_argument("--tpm", type=_positive_int,
+                   help="tokens per minute at most (estimated before sending, corrected from "
+                   "usage)")
+    p.add_argument("--max-attempts", type=_positive_int, default=8,
+                   help="attempts per item before it goes to the errors file; 429/5xx/"
+                   "connection failures are retried with backoff (default %(default)s; "
+                   "1 = no retries)")
     p.add_argument("--model", help="model for lines whose body names none")
-    p.add_argument("--timeout", type=_non_negative, help="seconds per request (each attempt)")
+    p.add_argument("--timeout", type=_non_negative,
+                   help="seconds each attempt may wait for its answer (default 600)")
     p.add_argument("--retry-failed", action="store_true",
                    help="run again the items in the errors file (they leave it first)")
     p.add_argument("--grace", type=_non_negative, default=30.0,
@@ -128,13 +139,17 @@ def resume_command(args: argparse.Namespace) -> str:
 
 @contextlib.asynccontextmanager
 async def _client(args: argparse.Namespace) -> AsyncIterator[AsyncVertexChat]:
-    options: dict[str, Any] = {"max_connections": max(100, args.concurrency)}
+    # Batch settings: the concurrency is the ceiling of the adaptive limit (429s lower it),
+    # retries are patient (nobody is waiting on one item), and the item is never half-shown,
+    # so a broken answer may be asked again.
+    options: dict[str, Any] = {
+        "max_concurrency": args.concurrency,
+        "retry": RetryPolicy(
+            max_attempts=args.max_attempts, base=1.0, cap=60.0, restart_on_interrupt=True
+        ),
+    }
     if args.rpm is not None or args.tpm is not None:
-        # Rate limiting belongs to the client (issue 4's RateLimit); batch never does its own.
-        raise JobConfigError(
-            "--rpm/--tpm need the client's rate limiter, which this build does not have yet; "
-            "run without them (and lower --concurrency to send less)"
-        )
+        options["rate_limit"] = RateLimit(rpm=args.rpm, tpm=args.tpm)
     if args.emulator:
         from ..emulator import Emulator, EmulatorConfig, Fault
 
@@ -190,7 +205,7 @@ async def command(args: argparse.Namespace) -> int:
     )
     options: dict[str, Any] = {}
     if args.timeout is not None:
-        options["timeout"] = args.timeout
+        options["timeout"] = Timeouts(first_byte=args.timeout or None)
     config = JobConfig(
         input=args.input,
         output=args.output,

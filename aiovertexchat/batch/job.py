@@ -143,6 +143,20 @@ class JobOutcome:
         return self.summary.remaining() or 0
 
 
+def _client_counters(client: AsyncVertexChat) -> Callable[[], tuple[int, int]]:
+    """429s seen and retries made by the client since now (it may have served others before)."""
+    base = client.stats
+
+    def read() -> tuple[int, int]:
+        now = client.stats
+        return (
+            now.rate_limited - base.rate_limited,
+            now.total_retries - base.total_retries,
+        )
+
+    return read
+
+
 class BatchJob:
     """One run of a file batch; see the module docstring. `await job.run()` once."""
 
@@ -161,7 +175,7 @@ class BatchJob:
         self._client = client
         self.config = config
         self._reporter: Reporter = reporter or NullReporter()
-        self._counters = counters
+        self._counters = counters if counters is not None else _client_counters(client)
         self._clock = clock
         self.summary = BatchSummary(prices=prices)
         self.preparation: Preparation | None = None
@@ -346,11 +360,7 @@ class BatchJob:
         )
 
     def _read_counters(self) -> None:
-        if self._counters is not None:
-            self.summary.rate_limited, self.summary.retries = self._counters()
-        else:
-            # Without client counters: 429s that ended an item.
-            self.summary.rate_limited = self.summary.failed_rate_limited
+        self.summary.rate_limited, self.summary.retries = self._counters()
 
     async def _tick(self) -> None:
         while True:

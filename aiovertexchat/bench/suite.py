@@ -19,6 +19,7 @@ from typing import Any
 
 from ..client import AsyncVertexChat
 from ..pricing import PriceTable
+from ..retry import RetryPolicy
 from .emulated import EmulatorSettings, emulator_process
 from .health import ClientHealth, HealthThresholds, assess
 from .metrics import RequestRecord, Summary, summarize
@@ -294,12 +295,16 @@ class BenchResult:
 
 
 def _make_client(target: Target, base_url: str, pool: int) -> AsyncVertexChat:
-    options: dict[str, Any] = {"max_connections": pool, **target.client_options}
-    # Retries must stay OFF for measurements: a retried request would be timed as one slow
-    # success and its error would vanish from the error rate. The client has no retry policy
-    # yet; when it gains one, pass its "no retries" value here by default (a target's
-    # client_options may still override it on purpose). Likewise no client-side rate limiter:
-    # the bench holds its own schedule.
+    # Measurements need a client that adds nothing of its own: no retries (a retried request
+    # would be timed as one slow success and its error would vanish from the error rate), no
+    # concurrency gate or adaptive limit (the bench holds its own schedule; the pool is sized
+    # for it), no rate limiter. A target's client_options may still override these on purpose.
+    options: dict[str, Any] = {
+        "max_connections": pool,
+        "max_concurrency": None,
+        "retry": RetryPolicy.never(),
+        **target.client_options,
+    }
     api_key = target.api_key if target.api_key is not None else (
         "bench" if target.is_emulator else None
     )

@@ -1,0 +1,296 @@
+"""The attempt loop: limits, sending, and retries for one call, in one place.
+
+A call goes through, per attempt: a concurrency slot (FIFO, adaptive) → a rate-limit token
+(FIFO) → the auth header → the POST (connect / first-byte / total timeouts) → the status check.
+A failure releases what the attempt held, asks the `RetryPolicy` whether and when to go again,
+and records one line per failed attempt; the error finally raised carries that history.
+
+A success returns a `Lease`: the response plus the slot and rate charge it still holds. The
+caller ends the lease once the body has been read (a stream: once it closes), which frees the
+slot and corrects the token estimate with the answer's `usage`.
+
+The 401 path is separate from retries: a token the server rejected is dropped, a refreshable
+source mints a new one, and the request is sent once more within the same attempt.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+from .auth import AuthProvider
+from .concurrency import ConcurrencyLimiter, Slot
+from .errors import APIError, APIStatusError, APITimeoutError, AuthenticationError
+from .ratelimit import RateLimiter
+from .retry import RetryBudget, RetryPolicy, error_summary, retry_after_seconds
+from .stats import ClientStats, Counters
+from .timeouts import Timeouts
+from .transport import Response, Transport
+from .types import Usage
+
+__all__ = ["Call", "Dispatcher", "Lease"]
+
+_OVERLOAD_STATUSES = frozenset({429, 503})
+
+
+@dataclass
+class Call:
+    """One logical request across its attempts."""
+
+    body: bytes
+    headers: Mapping[str, str]
+    timeouts: Timeouts
+    policy: RetryPolicy
+    token_estimate: int = 0
+    started: float = field(default_factory=time.monotonic)
+    attempts: list[str] = field(default_factory=list)
+    sent: int = 0
+
+    @property
+    def deadline(self) -> float | None:
+        total = self.timeouts.total
+        return None if total is None else self.started + total
+
+
+class Lease:
+    """A 2xx response and what its attempt still holds; `end()` gives it back (once)."""
+
+    __slots__ = ("_dispatcher", "_ended", "call", "response", "slot")
+
+    def __init__(self, dispatcher: Dispatcher, call: Call, response: Response, slot: Slot) -> None:
+        self._dispatcher = dispatcher
+        self.call = call
+        self.response = response
+        self.slot = slot
+        self._ended = False
+
+    def end(self, usage: Usage | None) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        self._dispatcher._end_attempt(self.call, self.slot, usage)
+
+
+class Dispatcher:
+    """Owns the limits, the retry budget and the counters of one client."""
+
+    def __init__(
+        self,
+        *,
+        transport: Transport,
+        auth: AuthProvider,
+        url: str,
+        limiter: ConcurrencyLimiter,
+        rate_limiter: RateLimiter | None,
+        policy: RetryPolicy,
+        sleep: Callable[[float], Awaitable[object]],
+        rng: random.Random | None = None,
+    ) -> None:
+        self._transport = transport
+        self._auth = auth
+        self._url = url
+        self.limiter = limiter
+        self.rate_limiter = rate_limiter
+        self.policy = policy
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._budgets: dict[tuple[float, int], RetryBudget] = {}
+        self.counters = Counters()
+
+    # -- sending ------------------------------------------------------------------------------
+    async def send(
+        self,
+        call: Call,
+        *,
+        on_admitted: Callable[[], None] | None = None,
+        count: bool = True,
+    ) -> Lease:
+        """Send until an attempt answers 2xx; raise the last error when retries are over.
+
+        `on_admitted` runs each time an attempt has its slot and rate token, just before it is
+        sent. `count=False` for a call already counted (a restarted stream).
+        """
+        if count:
+            self.counters.requests += 1
+        while True:
+            slot = await self.limiter.acquire()
+            try:
+                response = await self._attempt(call, on_admitted)
+            except APIError as error:
+                self.limiter.release(slot)
+                await self.after_failure(call, error, slot=slot)
+                continue
+            except BaseException:
+                self.limiter.release(slot)
+                raise
+            self.limiter.on_success()
+            if call.sent == 1:
+                self._earn(call.policy)
+            return Lease(self, call, response, slot)
+
+    async def _attempt(self, call: Call, on_admitted: Callable[[], None] | None) -> Response:
+        if self.rate_limiter is not None:
+            await self.rate_limiter.acquire(call.token_estimate)
+        if on_admitted is not None:
+            on_admitted()
+        auth_retry_left = self._auth.refreshable
+        while True:
+            headers = {**call.headers, **await self._auth.headers()}
+            total = self._remaining(call)
+            call.sent += 1
+            self.counters.attempts += 1
+            timeouts = call.timeouts
+            response = await self._transport.post(
+                self._url,
+                call.body,
+                headers,
+                total=total,
+                connect=timeouts.connect,
+                first_byte=timeouts.first_byte,
+            )
+            if response.status < 300:
+                return response
+            error = await self._status_error(response)
+            if isinstance(error, AuthenticationError):
+                self._auth.invalidate()
+                if auth_retry_left:
+                    auth_retry_left = False
+                    call.sent -= 1  # a token refresh, not a retry
+                    continue
+            raise error
+
+    async def _status_error(self, response: Response) -> APIStatusError:
+        from .errors import make_status_error
+
+        raw = await response.read_error_body()
+        if 300 <= response.status < 400:
+            location = response.headers.get("Location", "?")
+            return make_status_error(
+                response.status,
+                f"redirect to {location} not followed: credentials stay with the configured "
+                "origin; point base_url at the final URL".encode(),
+                headers=response.headers,
+            )
+        return make_status_error(response.status, raw, headers=response.headers)
+
+    # -- failures -----------------------------------------------------------------------------
+    async def after_failure(
+        self,
+        call: Call,
+        error: APIError,
+        *,
+        slot: Slot | None = None,
+        chunks_shown: int = 0,
+    ) -> None:
+        """Record a failed attempt; return after the backoff if it should be retried, else
+        raise `error` with the history of every attempt."""
+        counters = self.counters
+        status = error.status_code if isinstance(error, APIStatusError) else None
+        if status == 429:
+            counters.rate_limited += 1
+        if status in _OVERLOAD_STATUSES and slot is not None:
+            self.limiter.on_overload(slot)
+        call.attempts.append(error_summary(error))
+        policy = call.policy
+        cause = policy.classify(error, chunks_shown=chunks_shown)
+        if cause is None:
+            self._give_up(call, error, None)
+        if call.sent >= policy.max_attempts:
+            self._give_up(call, error, f"max_attempts={policy.max_attempts} reached")
+        budget = self._budget(policy)
+        if budget is not None and not budget.try_spend():
+            self._give_up(
+                call, error,
+                "retry budget exhausted: the backend keeps failing; retries resume as "
+                "requests succeed",
+            )
+        hint = None
+        headers = getattr(error, "headers", None)
+        if headers:
+            hint = retry_after_seconds(headers, time.time())
+        delay = policy.delay(call.sent, self._rng, hint)
+        deadline = call.deadline
+        if deadline is not None and time.monotonic() + delay >= deadline:
+            self._give_up(
+                call, error,
+                f"the total deadline ({call.timeouts.total:g} s) leaves no time for a retry",
+            )
+        counters.retries[cause] += 1
+        if delay > 0:
+            await self._sleep(delay)
+
+    def _give_up(self, call: Call, error: APIError, why: str | None) -> NoReturn:
+        self.counters.failures += 1
+        error.attempts = list(call.attempts)
+        if why is not None and len(call.attempts) > 1:
+            error.attempts[-1] += f" [{why}]"
+        raise error
+
+    # -- ends ---------------------------------------------------------------------------------
+    def _end_attempt(self, call: Call, slot: Slot, usage: Usage | None) -> None:
+        self.limiter.release(slot)
+        if usage is None:
+            return
+        counters = self.counters
+        counters.prompt_tokens += usage.prompt_tokens or 0
+        counters.completion_tokens += usage.completion_tokens or 0
+        used = usage.total_tokens or 0
+        counters.total_tokens += used
+        if self.rate_limiter is not None and used:
+            self.rate_limiter.correct(call.token_estimate, used)
+
+    def _remaining(self, call: Call) -> float | None:
+        deadline = call.deadline
+        if deadline is None:
+            return None
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            total = call.timeouts.total
+            raise APITimeoutError(
+                f"the total deadline ({total:g} s) passed before the request was sent",
+                kind="total",
+            )
+        return remaining
+
+    # -- budget -------------------------------------------------------------------------------
+    def _budget(self, policy: RetryPolicy) -> RetryBudget | None:
+        ratio = policy.budget_ratio
+        if ratio is None:
+            return None
+        burst = policy.budget_burst
+        if burst is None:
+            burst = max(20, 2 * (self.limiter.ceiling or 100))
+        key = (ratio, burst)
+        budget = self._budgets.get(key)
+        if budget is None:
+            budget = self._budgets[key] = RetryBudget(ratio=ratio, burst=float(burst))
+        return budget
+
+    def _earn(self, policy: RetryPolicy) -> None:
+        budget = self._budget(policy)
+        if budget is not None:
+            budget.earn()
+
+    # -- stats --------------------------------------------------------------------------------
+    def stats(self) -> ClientStats:
+        c = self.counters
+        limiter = self.limiter
+        return ClientStats(
+            in_flight=limiter.in_flight,
+            queued=limiter.queued,
+            waiting_for_rate=self.rate_limiter.waiting if self.rate_limiter else 0,
+            concurrency_limit=limiter.limit,
+            limit_cuts=limiter.cuts,
+            requests=c.requests,
+            attempts=c.attempts,
+            retries=dict(c.retries),
+            rate_limited=c.rate_limited,
+            failures=c.failures,
+            budget_denied=sum(b.denied for b in self._budgets.values()),
+            prompt_tokens=c.prompt_tokens,
+            completion_tokens=c.completion_tokens,
+            total_tokens=c.total_tokens,
+        )
