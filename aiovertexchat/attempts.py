@@ -200,7 +200,10 @@ class Dispatcher:
             self._give_up(call, error, None)
         if call.sent >= policy.max_attempts:
             self._give_up(call, error, f"max_attempts={policy.max_attempts} reached")
-        budget = self._budget(policy)
+        # With an adaptive limit, 429/503 retries are throttled by the limit itself (it halves
+        # per wave of them); the budget guards against the failures nothing else slows down.
+        overload = status in _OVERLOAD_STATUSES and self.limiter.adaptive
+        budget = None if overload else self._budget(policy)
         if budget is not None and not budget.try_spend():
             self._give_up(
                 call, error,

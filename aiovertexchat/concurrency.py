@@ -5,7 +5,9 @@ moves: an overload signal (429/503) multiplies it by `decrease`, every success a
 `1/limit` (one slot per round of successes, as TCP congestion avoidance does), always between
 `floor` and `ceiling` (the client's `max_concurrency`). Only one cut per round counts: a signal
 from a request admitted before the last cut says nothing new, so a burst of 429s from one
-wave halves the limit once, not fifty times.
+wave cuts the limit once, not fifty times. Near the limit where the pool last pushed back the
+growth is `_PROBE_SLOWDOWN` times slower (as CUBIC flattens near its last maximum): the limit
+spends its time just under the pool's capacity instead of bouncing off it.
 
 Waiters are served strictly in arrival order. Cancelling a waiter removes it; a slot granted to a
 waiter that was cancelled at the same moment is passed on, never lost.
@@ -18,6 +20,8 @@ from collections import deque
 from dataclasses import dataclass
 
 __all__ = ["ConcurrencyLimiter", "Slot"]
+
+_PROBE_SLOWDOWN = 8.0
 
 
 @dataclass(eq=False)
@@ -51,6 +55,7 @@ class ConcurrencyLimiter:
         self._decrease = decrease
         self._limit = float(ceiling) if ceiling is not None else float("inf")
         self._generation = 0
+        self._pushed_back_at: float | None = None  # the limit when the last cut happened
         self.in_flight = 0
         self.cuts = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -85,7 +90,7 @@ class ConcurrencyLimiter:
                 # Granted and cancelled at once: the slot was counted for us; hand it on.
                 self.in_flight -= 1
                 self._wake()
-            else:
+            elif waiter in self._waiters:  # `_wake` may already have dropped it
                 self._waiters.remove(waiter)
             raise
         return Slot(self._generation)
@@ -110,13 +115,19 @@ class ConcurrencyLimiter:
     # -- adaptation ---------------------------------------------------------------------------
     def on_success(self) -> None:
         if self.adaptive and self.ceiling is not None and self._limit < self.ceiling:
-            self._limit = min(float(self.ceiling), self._limit + 1.0 / self._limit)
+            limit = self._limit
+            step = 1.0 / limit
+            last = self._pushed_back_at
+            if last is not None and last - 1.0 <= limit <= last + 1.0:
+                step /= _PROBE_SLOWDOWN
+            self._limit = min(float(self.ceiling), limit + step)
             self._wake()
 
     def on_overload(self, slot: Slot) -> bool:
         """A 429/503 for `slot`; returns True when it cut the limit."""
         if not self.adaptive or slot.generation < self._generation:
             return False
+        self._pushed_back_at = self._limit
         self._limit = max(float(self.floor), self._limit * self._decrease)
         self._generation += 1
         self.cuts += 1
