@@ -16,6 +16,7 @@ from .errors import (
     PermissionDeniedError,
     RateLimitError,
     StreamInterruptedError,
+    StreamTimeoutError,
     TokenRefreshError,
     UnprocessableEntityError,
 )
@@ -30,7 +31,10 @@ from .multimodal import (
     image_part,
     text_part,
 )
+from .ratelimit import RateLimit
+from .retry import RetryPolicy
 from .schema import UnsupportedSchemaError
+from .stats import ClientStats
 from .stream import ChatStream, StreamMetrics
 from .structured import (
     ContentFilterFinishReasonError,
@@ -44,6 +48,7 @@ from .structured import (
     resolve_response_format,
 )
 from .thoughts import ThoughtSplitter
+from .timeouts import Timeouts
 from .token_schedule import RefreshPolicy
 from .tools import function_tool, pydantic_function_tool
 from .types import (
@@ -77,6 +82,7 @@ __all__ = [
     "Choice",
     "ChoiceDelta",
     "ChunkChoice",
+    "ClientStats",
     "ConfigurationError",
     "ConflictError",
     "ConflictingParametersError",
@@ -94,16 +100,20 @@ __all__ = [
     "ParsedChatCompletionMessage",
     "ParsedChoice",
     "PermissionDeniedError",
+    "RateLimit",
     "RateLimitError",
     "RefreshPolicy",
     "ResponseInfo",
+    "RetryPolicy",
     "SafetySetting",
     "StaticToken",
     "StreamInterruptedError",
     "StreamMetrics",
+    "StreamTimeoutError",
     "StructuredOutputError",
     "ThinkingConfig",
     "ThoughtSplitter",
+    "Timeouts",
     "TokenRefreshError",
     "ToolCall",
     "UnknownMediaTypeError",
