@@ -341,3 +341,37 @@ async def test_stop_while_checking_a_long_input_sends_nothing(tmp_path: Path) ->
 def test_job_config_checks() -> None:
     with pytest.raises(JobConfigError, match="concurrency"):
         BatchJob(GatedClient(), JobConfig(Path("a"), Path("b"), concurrency=0))  # type: ignore[arg-type]
+
+
+def test_cli_retries_429s_and_runs_under_rpm_and_tpm(tmp_path: Path) -> None:
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    ids = write_input(source, 60)
+    summary_path = tmp_path / "s.json"
+    code = run_cli(
+        str(source), "-o", str(out), "--emulator", "-q", "--concurrency", "16",
+        "--emulator-fault", "429", "--emulator-fault-rate", "0.2",
+        "--rpm", "600000", "--tpm", "100000000", "--summary-json", str(summary_path),
+    )
+    # With 8 attempts at a 20% fault rate every item gets through; the 429s were retried.
+    assert code == 0
+    assert sorted(ids_in(out)) == sorted(ids)
+    errors = tmp_path / "out.errors.jsonl"
+    assert not errors.exists() or ids_in(errors) == []
+    summary = json.loads(summary_path.read_text())
+    assert summary["items"]["succeeded"] == 60 and summary["items"]["failed"] == 0
+    assert summary["retries"] == summary["rate_limited"] > 0
+
+
+def test_cli_max_attempts_one_sends_each_item_once(tmp_path: Path) -> None:
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    ids = write_input(source, 30)
+    summary_path = tmp_path / "s.json"
+    code = run_cli(
+        str(source), "-o", str(out), "--emulator", "-q", "--max-attempts", "1",
+        "--emulator-fault", "503", "--emulator-fault-rate", "1", "--summary-json",
+        str(summary_path),
+    )
+    assert code == 3
+    assert sorted(ids_in(tmp_path / "out.errors.jsonl")) == sorted(ids)
+    summary = json.loads(summary_path.read_text())
+    assert summary["retries"] == 0 and summary["items"]["failed"] == 30
