@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._extra import strip_thought
+from ._extra import merge_extra, strip_thought
 from .types import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -51,7 +51,7 @@ class _ToolCallState:
             if function.arguments:
                 self.arguments.append(function.arguments)
         if delta.extra_content is not None:
-            self.extra_content = _merge_extra(self.extra_content, delta.extra_content)
+            self.extra_content = merge_extra(self.extra_content, delta.extra_content)
 
     def result(self, position: int) -> ToolCall:
         return ToolCall(
@@ -61,21 +61,6 @@ class _ToolCallState:
             function=FunctionCall(name=self.name, arguments="".join(self.arguments)),
             extra_content=self.extra_content,
         )
-
-
-def _merge_extra(
-    old: dict[str, Any] | None, new: dict[str, Any]
-) -> dict[str, Any]:
-    """Merge `extra_content` namespaces (`google`, `vertex`, ...) one level deep."""
-    if old is None:
-        return dict(new)
-    merged = dict(old)
-    for key, value in new.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = {**merged[key], **value}
-        else:
-            merged[key] = value
-    return merged
 
 
 class _ChoiceState:
@@ -152,7 +137,7 @@ class _ChoiceState:
             # `thought: true` marks that one delta, not the message it becomes part of.
             extra = strip_thought(delta.extra_content)
             if extra is not None:
-                self.extra_content = _merge_extra(self.extra_content, extra)
+                self.extra_content = merge_extra(self.extra_content, extra)
 
     def result(self, index: int) -> Choice:
         tool_calls = None

@@ -23,7 +23,13 @@ from typing import NoReturn
 
 from .auth import AuthProvider
 from .concurrency import ConcurrencyLimiter, Slot
-from .errors import APIError, APIStatusError, APITimeoutError, AuthenticationError
+from .errors import (
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    make_status_error,
+)
 from .ratelimit import RateLimiter
 from .retry import RetryBudget, RetryPolicy, error_summary, retry_after_seconds
 from .stats import ClientStats, Counters
@@ -163,8 +169,6 @@ class Dispatcher:
             raise error
 
     async def _status_error(self, response: Response) -> APIStatusError:
-        from .errors import make_status_error
-
         raw = await response.read_error_body()
         if 300 <= response.status < 400:
             location = response.headers.get("Location", "?")
@@ -210,10 +214,11 @@ class Dispatcher:
                 "retry budget exhausted: the backend keeps failing; retries resume as "
                 "requests succeed",
             )
-        hint = None
-        headers = getattr(error, "headers", None)
-        if headers:
-            hint = retry_after_seconds(headers, time.time())
+        hint = (
+            retry_after_seconds(error.headers, time.time())
+            if isinstance(error, APIStatusError)
+            else None
+        )
         delay = policy.delay(call.sent, self._rng, hint)
         deadline = call.deadline
         if deadline is not None and time.monotonic() + delay >= deadline:

@@ -83,8 +83,10 @@ class RetryPolicy:
         `chunks_shown`: chunks of this attempt already handed to the caller. A stream that
         showed output is retried only with `restart_on_interrupt`.
         """
+        # Output the caller has seen may only be asked for again when the caller said so.
+        may_repeat_output = not chunks_shown or self.restart_on_interrupt
         if isinstance(error, StreamInterruptedError):
-            if chunks_shown and not self.restart_on_interrupt:
+            if not may_repeat_output:
                 return None
             cause = error.cause
             if isinstance(cause, APITimeoutError):
@@ -94,13 +96,13 @@ class RetryPolicy:
         if isinstance(error, APIStatusError):
             if error.status_code not in self.statuses:
                 return None
-            if error.partial is not None and chunks_shown and not self.restart_on_interrupt:
+            if error.partial is not None and not may_repeat_output:
                 return None  # an error event after chunks the caller has seen
             return str(error.status_code)
         if isinstance(error, APITimeoutError):
             if error.kind in _EARLY_TIMEOUTS:
                 return error.kind
-            if error.kind == "idle" and (not chunks_shown or self.restart_on_interrupt):
+            if error.kind == "idle" and may_repeat_output:
                 return "idle"
             return None  # "total": the deadline over all attempts has passed
         if isinstance(error, APIConnectionError):

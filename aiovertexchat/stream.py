@@ -363,15 +363,7 @@ class ChatStream:
 
     def __del__(self) -> None:
         # A caller that `break`s out and drops the stream still gets its connection back.
-        if not self._closed:
-            self._closed = True
-            timer, self._idle_timer = self._idle_timer, None
-            if timer is not None:
-                timer.cancel()
-            self._response.close()
-            on_close, self._on_close = self._on_close, None
-            if on_close is not None:
-                on_close(self._accumulator.usage)
+        self._close(clean=False)
 
     def __repr__(self) -> str:
         state = "finished" if self._finished else ("closed" if self._closed else "open")
