@@ -1,6 +1,43 @@
 """aiovertexchat: a fast asyncio client for Vertex AI's OpenAI-compatible Chat Completions API."""
 
-from .auth import AuthProvider, CallableToken, NoAuth, StaticToken
+from . import _compat
+from ._auth.google import AuthStats, GoogleAuth
+from ._auth.schedule import RefreshPolicy
+from ._auth.sources import AuthProvider, CallableToken, NoAuth, StaticToken
+from ._http.stream import ChatStream, StreamMetrics
+from ._protocol.google_options import (
+    ConflictingParametersError,
+    GoogleExtras,
+    SafetySetting,
+    ThinkingConfig,
+)
+from ._protocol.multimodal import (
+    MediaError,
+    MediaTooLargeError,
+    UnknownMediaTypeError,
+    audio_part,
+    file_part,
+    image_part,
+    text_part,
+)
+from ._protocol.schema import UnsupportedSchemaError
+from ._protocol.structured import (
+    ContentFilterFinishReasonError,
+    InvalidJSONError,
+    LengthFinishReasonError,
+    ParsedChatCompletion,
+    ParsedChatCompletionMessage,
+    ParsedChoice,
+    StructuredOutputError,
+    parse_completion,
+    resolve_response_format,
+)
+from ._protocol.thoughts import ThoughtSplitter
+from ._protocol.tools import function_tool, pydantic_function_tool
+from ._reliability.client_stats import ClientStats
+from ._reliability.ratelimit import RateLimit
+from ._reliability.retry import RetryPolicy
+from ._reliability.timeouts import Timeouts
 from .client import AsyncVertexChat, ResponseInfo
 from .errors import (
     APIConnectionError,
@@ -20,37 +57,6 @@ from .errors import (
     TokenRefreshError,
     UnprocessableEntityError,
 )
-from .extras import ConflictingParametersError, GoogleExtras, SafetySetting, ThinkingConfig
-from .google_auth import AuthStats, GoogleAuth
-from .multimodal import (
-    MediaError,
-    MediaTooLargeError,
-    UnknownMediaTypeError,
-    audio_part,
-    file_part,
-    image_part,
-    text_part,
-)
-from .ratelimit import RateLimit
-from .retry import RetryPolicy
-from .schema import UnsupportedSchemaError
-from .stats import ClientStats
-from .stream import ChatStream, StreamMetrics
-from .structured import (
-    ContentFilterFinishReasonError,
-    InvalidJSONError,
-    LengthFinishReasonError,
-    ParsedChatCompletion,
-    ParsedChatCompletionMessage,
-    ParsedChoice,
-    StructuredOutputError,
-    parse_completion,
-    resolve_response_format,
-)
-from .thoughts import ThoughtSplitter
-from .timeouts import Timeouts
-from .token_schedule import RefreshPolicy
-from .tools import function_tool, pydantic_function_tool
 from .types import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -63,6 +69,8 @@ from .types import (
 )
 
 __version__ = "0.1.0"
+
+_compat.install()
 
 __all__ = [
     "APIConnectionError",

@@ -12,27 +12,32 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import msgspec
 
-from .attempts import Call, Dispatcher
-from .auth import AuthProvider, CallableToken, NoAuth, StaticToken, TokenFunc
-from .concurrency import ConcurrencyLimiter
-from .endpoints import Target, resolve_target
+from ._auth.google import AuthStats, GoogleAuth
+from ._auth.sources import AuthProvider, CallableToken, NoAuth, StaticToken, TokenFunc
+from ._http.attempts import Call, Dispatcher
+from ._http.endpoints import Target, resolve_target
+from ._http.stream import ChatStream, StreamMetrics
+from ._http.transport import Response, Transport
+from ._protocol.google_options import (
+    GoogleExtras,
+    check_thinking_conflict,
+    effective_google,
+    merge_google,
+)
+from ._protocol.params import CompletionParams, ParseParams, build_body, check_param_names
+from ._protocol.structured import ParsedChatCompletion, parse_completion, resolve_response_format
+from ._protocol.thoughts import finish_completion, stream_separator
+from ._reliability.client_stats import ClientStats
+from ._reliability.concurrency import ConcurrencyLimiter
+from ._reliability.ratelimit import RateLimit, RateLimiter
+from ._reliability.retry import RetryPolicy
+from ._reliability.timeouts import Timeouts, as_timeouts
 from .errors import (
     APIError,
     ConfigurationError,
     make_status_error,
     request_id_from_headers,
 )
-from .extras import GoogleExtras, check_thinking_conflict, effective_google, merge_google
-from .google_auth import AuthStats, GoogleAuth
-from .params import CompletionParams, ParseParams, build_body, check_param_names
-from .ratelimit import RateLimit, RateLimiter
-from .retry import RetryPolicy
-from .stats import ClientStats
-from .stream import ChatStream, StreamMetrics
-from .structured import ParsedChatCompletion, parse_completion, resolve_response_format
-from .thoughts import finish_completion, stream_separator
-from .timeouts import Timeouts, as_timeouts
-from .transport import Response, Transport
 from .types import ChatCompletion, Usage
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ._extra import is_thought, merge_extra, strip_thought
+from ._protocol.extra_content import is_thought, merge_extra, strip_thought
 
 __all__ = [
     "ChatCompletion",

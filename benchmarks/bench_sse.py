@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from httpx_sse._decoders import SSEDecoder as HttpxSSEDecoder
 from httpx_sse._decoders import SSELineDecoder
 
-from aiovertexchat.sse import SSEDecoder
+from aiovertexchat._protocol.sse import SSEDecoder
 
 
 def make_events(n: int, line_end: bytes = b"\n") -> list[bytes]:

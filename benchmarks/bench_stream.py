@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiovertexchat.stream import ChatStream, StreamMetrics
+from aiovertexchat._http.stream import ChatStream, StreamMetrics
 
 
 class _MemoryResponse:
@@ -75,7 +75,7 @@ def make_reads(n: int, tagged: bool) -> list[bytes]:
 
 def thought_hook() -> Callable[[Any], None] | None:
     try:
-        from aiovertexchat.thoughts import ChunkThoughtSeparator
+        from aiovertexchat._protocol.thoughts import ChunkThoughtSeparator
     except ImportError:
         return None
     return ChunkThoughtSeparator("think")

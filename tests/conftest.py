@@ -3,8 +3,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from aiovertexchat import AsyncVertexChat
+from aiovertexchat._reliability.retry import RetryPolicy
 from aiovertexchat.emulator import Emulator, EmulatorConfig
-from aiovertexchat.retry import RetryPolicy
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aiovertexchat.accumulate import ChunkAccumulator
+from aiovertexchat._protocol.accumulate import ChunkAccumulator
 from aiovertexchat.types import ChatCompletionChunk
 
 

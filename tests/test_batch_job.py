@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from aiovertexchat import AsyncVertexChat
+from aiovertexchat._protocol.pricing import PriceTable
+from aiovertexchat._reliability.retry import RetryPolicy
 from aiovertexchat.batch import BadInputError, BatchJob, JobConfig, JobConfigError
 from aiovertexchat.batch.cli import resume_command
-from aiovertexchat.cli import _parser, main
+from aiovertexchat.cli.main import _parser, main
 from aiovertexchat.emulator import Emulator, EmulatorConfig, Fault
-from aiovertexchat.pricing import PriceTable
-from aiovertexchat.retry import RetryPolicy
 from aiovertexchat.types import Usage
 
 MODEL = "google/gemini-2.5-flash"

@@ -6,6 +6,7 @@ import re
 import pytest
 
 from aiovertexchat import RateLimitError
+from aiovertexchat._protocol.pricing import PriceTable
 from aiovertexchat.batch import BatchResult, BatchSummary
 from aiovertexchat.batch.progress import (
     BarReporter,
@@ -14,7 +15,6 @@ from aiovertexchat.batch.progress import (
     ProgressSnapshot,
     make_reporter,
 )
-from aiovertexchat.pricing import PriceTable
 from aiovertexchat.types import (
     ChatCompletion,
     CompletionTokensDetails,

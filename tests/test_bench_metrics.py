@@ -5,11 +5,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from aiovertexchat._protocol.pricing import PriceTable
 from aiovertexchat.bench.health import HealthThresholds, assess
 from aiovertexchat.bench.metrics import RequestRecord, mean_in_flight, summarize
 from aiovertexchat.bench.slo import SLO, parse_seconds
 from aiovertexchat.bench.sweep import RateSearch
-from aiovertexchat.pricing import PriceTable
 from aiovertexchat.types import Usage
 
 MODEL = "google/gemini-2.5-flash"

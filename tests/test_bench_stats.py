@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aiovertexchat.bench.stats import Distribution, percentile, t_interval, t_quantile
+from aiovertexchat.bench.sample_stats import Distribution, percentile, t_interval, t_quantile
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
 

@@ -13,16 +13,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aiovertexchat.accumulate import ChunkAccumulator
+from aiovertexchat._protocol.accumulate import ChunkAccumulator
+from aiovertexchat._protocol.schema import to_vertex_schema
+from aiovertexchat._protocol.sse import SSEDecoder
+from aiovertexchat._protocol.structured import check_instance
+from aiovertexchat._protocol.thoughts import ChunkThoughtSeparator, finish_completion
 from aiovertexchat.emulator.content import CompletionPlan, plan_completion
 from aiovertexchat.emulator.gemini import SKIP_SIGNATURE, recursive_ref, thought_signature
 from aiovertexchat.emulator.instances import schema_instance
 from aiovertexchat.emulator.request import RequestError, Route, parse_request
 from aiovertexchat.emulator.wire import StreamEncoder, completion_body
-from aiovertexchat.schema import to_vertex_schema
-from aiovertexchat.sse import SSEDecoder
-from aiovertexchat.structured import check_instance
-from aiovertexchat.thoughts import ChunkThoughtSeparator, finish_completion
 from aiovertexchat.types import ChatCompletion, ChatCompletionChunk
 
 WEATHER = {

@@ -1,6 +1,6 @@
 import pytest
 
-from aiovertexchat.endpoints import resolve_target, vertex_base_url
+from aiovertexchat._http.endpoints import resolve_target, vertex_base_url
 from aiovertexchat.errors import ConfigurationError
 
 

@@ -16,9 +16,9 @@ from aiovertexchat import (
     SafetySetting,
     ThinkingConfig,
 )
+from aiovertexchat._protocol.google_options import effective_google, merge_google
+from aiovertexchat._protocol.params import build_body
 from aiovertexchat.emulator import Emulator, EmulatorConfig
-from aiovertexchat.extras import effective_google, merge_google
-from aiovertexchat.params import build_body
 
 FULL = GoogleExtras(
     thinking_config=ThinkingConfig(include_thoughts=True, thinking_budget=1024),
@@ -145,7 +145,7 @@ async def test_effort_and_thinking_config_are_refused_before_sending(emu: Emulat
 
 
 def test_typos_of_the_new_keywords_get_a_suggestion() -> None:
-    from aiovertexchat.params import check_param_names
+    from aiovertexchat._protocol.params import check_param_names
 
     with pytest.raises(TypeError, match="did you mean 'separate_thoughts'"):
         check_param_names(["separate_thought"])

@@ -26,10 +26,10 @@ from aiovertexchat import (
     RateLimitError,
     StreamInterruptedError,
 )
+from aiovertexchat._reliability.retry import RetryPolicy, retry_after_seconds
+from aiovertexchat._reliability.timeouts import Timeouts
 from aiovertexchat.emulator import Emulator
 from aiovertexchat.errors import StreamTimeoutError
-from aiovertexchat.retry import RetryPolicy, retry_after_seconds
-from aiovertexchat.timeouts import Timeouts
 
 MODEL = "google/gemini-2.5-flash"
 HELLO = [{"role": "user", "content": "hello there emulator"}]

@@ -13,9 +13,9 @@ from typing import TypeVar
 import pytest
 
 from aiovertexchat import AsyncVertexChat
-from aiovertexchat.concurrency import ConcurrencyLimiter, Slot
+from aiovertexchat._reliability.concurrency import ConcurrencyLimiter, Slot
+from aiovertexchat._reliability.ratelimit import RateLimit, RateLimiter
 from aiovertexchat.emulator import Emulator
-from aiovertexchat.ratelimit import RateLimit, RateLimiter
 
 MODEL = "google/gemini-2.5-flash"
 HELLO = [{"role": "user", "content": "hello there emulator"}]

@@ -16,7 +16,7 @@ from aiovertexchat import (
     image_part,
     text_part,
 )
-from aiovertexchat.multimodal import MAX_INLINE_IMAGE_BYTES, detect_mime
+from aiovertexchat._protocol.multimodal import MAX_INLINE_IMAGE_BYTES, detect_mime
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 24

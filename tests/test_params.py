@@ -1,7 +1,7 @@
 import msgspec
 import pytest
 
-from aiovertexchat.params import build_body, check_param_names
+from aiovertexchat._protocol.params import build_body, check_param_names
 from aiovertexchat.types import ChatCompletionMessage
 
 

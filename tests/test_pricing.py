@@ -4,7 +4,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from aiovertexchat.pricing import PriceTable, UnknownModelPriceError, billable_tokens
+from aiovertexchat._protocol.pricing import PriceTable, UnknownModelPriceError, billable_tokens
 from aiovertexchat.types import Usage
 
 

@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from aiovertexchat import AsyncVertexChat
+from aiovertexchat._reliability.ratelimit import RateLimit
+from aiovertexchat._reliability.retry import RetryPolicy
 from aiovertexchat.emulator import Emulator, EmulatorConfig
 from aiovertexchat.emulator.faults import FAULT_HEADER
-from aiovertexchat.ratelimit import RateLimit
-from aiovertexchat.retry import RetryPolicy
 
 MODEL = "google/gemini-2.0-flash"
 HELLO = [{"role": "user", "content": "hello there"}]

@@ -9,6 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from aiovertexchat._reliability.retry import (
+    RETRYABLE_STATUSES,
+    RetryBudget,
+    RetryPolicy,
+    retry_after_seconds,
+)
 from aiovertexchat.errors import (
     APIConnectionError,
     APIStatusError,
@@ -16,12 +22,6 @@ from aiovertexchat.errors import (
     StreamInterruptedError,
     StreamTimeoutError,
     make_status_error,
-)
-from aiovertexchat.retry import (
-    RETRYABLE_STATUSES,
-    RetryBudget,
-    RetryPolicy,
-    retry_after_seconds,
 )
 from aiovertexchat.types import ChatCompletion
 

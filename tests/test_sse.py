@@ -9,7 +9,7 @@ from httpx_sse._decoders import SSEDecoder as HttpxSSEDecoder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aiovertexchat.sse import ServerSentEvent, SSEBufferOverflowError, SSEDecoder
+from aiovertexchat._protocol.sse import ServerSentEvent, SSEBufferOverflowError, SSEDecoder
 
 E = ServerSentEvent
 BOM = b"\xef\xbb\xbf"

@@ -17,8 +17,12 @@ from aiovertexchat import (
     ParsedChatCompletion,
     UnsupportedSchemaError,
 )
-from aiovertexchat.schema import to_vertex_schema
-from aiovertexchat.structured import check_instance, parse_completion, resolve_response_format
+from aiovertexchat._protocol.schema import to_vertex_schema
+from aiovertexchat._protocol.structured import (
+    check_instance,
+    parse_completion,
+    resolve_response_format,
+)
 from aiovertexchat.types import ChatCompletion
 
 

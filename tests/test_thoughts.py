@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aiovertexchat.accumulate import ChunkAccumulator
-from aiovertexchat.thoughts import (
+from aiovertexchat._protocol.accumulate import ChunkAccumulator
+from aiovertexchat._protocol.thoughts import (
     ChunkThoughtSeparator,
     ThoughtSplitter,
     finish_completion,

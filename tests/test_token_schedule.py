@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aiovertexchat.token_schedule import RefreshPolicy, TokenSchedule
+from aiovertexchat._auth.schedule import RefreshPolicy, TokenSchedule
 
 POLICY = RefreshPolicy()
 lifetimes = st.floats(min_value=0.5, max_value=2 * 86400.0)

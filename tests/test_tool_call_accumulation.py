@@ -9,7 +9,7 @@ import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aiovertexchat.accumulate import ChunkAccumulator
+from aiovertexchat._protocol.accumulate import ChunkAccumulator
 from aiovertexchat.types import ChatCompletionChunk
 
 ARGS = '{"city": "Zürich", "note": "a \\"quoted\\" {brace}", "days": [1, 2]}'

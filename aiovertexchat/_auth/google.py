@@ -30,12 +30,12 @@ from dataclasses import dataclass
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
-from ._redact import describe_error
-from .errors import ConfigurationError, TokenRefreshError
-from .token_schedule import RefreshPolicy, TokenSchedule
+from .._redact import describe_error
+from ..errors import ConfigurationError, TokenRefreshError
+from .schedule import RefreshPolicy, TokenSchedule
 
 if TYPE_CHECKING:
-    from ._google_blocking import Fresh
+    from .google_blocking import Fresh
 
 __all__ = ["CLOUD_PLATFORM_SCOPE", "AuthStats", "GoogleAuth"]
 
@@ -292,7 +292,7 @@ class GoogleAuth:
     def _blocking_fetch(self) -> Fresh:
         """Runs on the worker thread: discovery (first time) and one refresh."""
         try:
-            from . import _google_blocking as blocking
+            from . import google_blocking as blocking
         except ImportError as exc:
             raise ConfigurationError(f"{_INSTALL_HINT} ({describe_error(exc)})") from exc
         credentials = self._credentials

@@ -18,8 +18,8 @@ import google.auth.exceptions
 import google.auth.transport.requests
 import requests
 
-from ._redact import describe_error
-from .errors import ConfigurationError, TokenRefreshError
+from .._redact import describe_error
+from ..errors import ConfigurationError, TokenRefreshError
 
 __all__ = ["MISSING_ADC_HINT", "Fresh", "discover", "refresh"]
 

@@ -21,21 +21,21 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NoReturn
 
-from .auth import AuthProvider
-from .concurrency import ConcurrencyLimiter, Slot
-from .errors import (
+from .._auth.sources import AuthProvider
+from .._reliability.client_stats import ClientStats, Counters
+from .._reliability.concurrency import ConcurrencyLimiter, Slot
+from .._reliability.ratelimit import RateLimiter
+from .._reliability.retry import RetryBudget, RetryPolicy, error_summary, retry_after_seconds
+from .._reliability.timeouts import Timeouts
+from ..errors import (
     APIError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
     make_status_error,
 )
-from .ratelimit import RateLimiter
-from .retry import RetryBudget, RetryPolicy, error_summary, retry_after_seconds
-from .stats import ClientStats, Counters
-from .timeouts import Timeouts
+from ..types import Usage
 from .transport import Response, Transport
-from .types import Usage
 
 __all__ = ["Call", "Dispatcher", "Lease"]
 

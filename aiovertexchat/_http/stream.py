@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from .accumulate import ChunkAccumulator
-from .errors import (
+from .._protocol.accumulate import ChunkAccumulator
+from .._protocol.sse import SSEDecoder
+from ..errors import (
     APIError,
     APIStatusError,
     APITimeoutError,
@@ -33,8 +34,7 @@ from .errors import (
     parse_error_body,
     request_id_from_headers,
 )
-from .sse import SSEDecoder
-from .types import ChatCompletion, ChatCompletionChunk, Usage
+from ..types import ChatCompletion, ChatCompletionChunk, Usage
 
 if TYPE_CHECKING:
     from .transport import Response

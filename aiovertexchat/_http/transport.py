@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import aiohttp
 
-from .errors import APIConnectionError, APITimeoutError
+from ..errors import APIConnectionError, APITimeoutError
 
 __all__ = ["Response", "Transport"]
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._extra import merge_extra, strip_thought
-from .types import (
+from ..types import (
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionMessage,
@@ -25,6 +24,7 @@ from .types import (
     ToolCall,
     Usage,
 )
+from .extra_content import merge_extra, strip_thought
 
 __all__ = ["ChunkAccumulator"]
 

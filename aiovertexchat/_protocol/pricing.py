@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .types import Usage
+from ..types import Usage
 
 __all__ = ["Cost", "ModelPrice", "PriceTable", "UnknownModelPriceError", "billable_tokens"]
 

@@ -17,9 +17,9 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from .errors import APIError
+from ..errors import APIError
+from ..types import ChatCompletion, ChatCompletionMessage, Choice
 from .schema import is_pydantic_model, schema_of_type, to_vertex_schema
-from .types import ChatCompletion, ChatCompletionMessage, Choice
 
 __all__ = [
     "ContentFilterFinishReasonError",

@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._extra import is_thought, strip_thought
-from .types import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage
+from ..types import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage
+from .extra_content import is_thought, strip_thought
 
 __all__ = [
     "ChunkThoughtSeparator",

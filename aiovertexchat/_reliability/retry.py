@@ -18,7 +18,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .errors import (
+from ..errors import (
     APIConnectionError,
     APIError,
     APIStatusError,

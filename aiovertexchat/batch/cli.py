@@ -18,11 +18,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from .._protocol.pricing import PriceTable
+from .._reliability.ratelimit import RateLimit
+from .._reliability.retry import RetryPolicy
+from .._reliability.timeouts import Timeouts
 from ..client import AsyncVertexChat
-from ..pricing import PriceTable
-from ..ratelimit import RateLimit
-from ..retry import RetryPolicy
-from ..timeouts import Timeouts
 from .engine import DEFAULT_CONCURRENCY
 from .job import BadInputError, BatchJob, JobConfig, JobConfigError, JobOutcome, JobStoppedError
 from .journal import JournalCorruptError, JournalLockedError

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..pricing import PriceTable
+from .._protocol.pricing import PriceTable
 from .engine import DEFAULT_CONCURRENCY, execute_request
 from .index import ERRORS, OUTPUT, IdIndex
 from .journal import FlushPolicy, Journal, read_ids, repair, rewrite_without

@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from ..params import CompletionParams
+from .._protocol.params import CompletionParams
 
 __all__ = [
     "SUPPORTED_METHOD",

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..pricing import ZERO_COST, Cost, PriceTable
+from .._protocol.pricing import ZERO_COST, Cost, PriceTable
 from .histogram import LatencyHistogram
 from .result import BatchResult
 

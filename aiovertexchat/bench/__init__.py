@@ -19,8 +19,8 @@ from .emulated import EmulatorSettings
 from .health import Check, ClientHealth, HealthThresholds
 from .metrics import CostSummary, RequestRecord, Summary, summarize
 from .runner import Load, StopRule
+from .sample_stats import Distribution, Interval, percentile, t_interval
 from .slo import SLO
-from .stats import Distribution, Interval, percentile, t_interval
 from .suite import (
     BenchConfig,
     BenchResult,

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ..pricing import PriceTable
+from .._protocol.pricing import PriceTable
 from .arrivals import ArrivalProcess
 from .emulated import EmulatorSettings
 from .health import HealthThresholds

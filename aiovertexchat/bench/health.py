@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .metrics import RequestRecord, mean_in_flight
-from .stats import Distribution
+from .sample_stats import Distribution
 
 __all__ = ["Check", "ClientHealth", "HealthThresholds", "assess"]
 

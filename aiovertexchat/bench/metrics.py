@@ -32,10 +32,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..pricing import Cost, PriceTable, billable_tokens
+from .._protocol.pricing import Cost, PriceTable, billable_tokens
 from ..types import Usage
+from .sample_stats import Distribution
 from .slo import SLO
-from .stats import Distribution
 
 __all__ = ["CostSummary", "RequestRecord", "Summary", "mean_in_flight", "summarize"]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from .metrics import Summary
-from .stats import Distribution
+from .sample_stats import Distribution
 from .suite import BenchResult, PointResult
 
 __all__ = ["Table", "build_tables", "render"]

@@ -17,15 +17,15 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._protocol.pricing import PriceTable
+from .._reliability.retry import RetryPolicy
 from ..client import AsyncVertexChat
-from ..pricing import PriceTable
-from ..retry import RetryPolicy
 from .emulated import EmulatorSettings, emulator_process
 from .health import ClientHealth, HealthThresholds, assess
 from .metrics import RequestRecord, Summary, summarize
 from .runner import Load, PhaseResult, StopRule, run_phase
+from .sample_stats import Interval, t_interval
 from .slo import SLO
-from .stats import Interval, t_interval
 from .sweep import Probe, RateSearch
 from .workload import Workload
 

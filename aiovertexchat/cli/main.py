@@ -10,10 +10,10 @@ import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 
-from .batch import cli as batch_cli
-from .bench import cli as bench_cli
-from .client import AsyncVertexChat
-from .errors import APIError, ConfigurationError
+from ..batch import cli as batch_cli
+from ..bench import cli as bench_cli
+from ..client import AsyncVertexChat
+from ..errors import APIError, ConfigurationError
 
 __all__ = ["main"]
 
@@ -24,7 +24,7 @@ DEFAULT_MODEL = "google/gemini-2.5-flash"
 async def _target(args: argparse.Namespace) -> AsyncIterator[AsyncVertexChat]:
     """A client for the chosen target; with --emulator, an in-process emulator behind it."""
     if args.emulator:
-        from .emulator import Emulator, EmulatorConfig
+        from ..emulator import Emulator, EmulatorConfig
 
         config = EmulatorConfig(ttft=args.emulator_ttft, itl=args.emulator_itl)
         async with Emulator(config) as emu, AsyncVertexChat(
@@ -126,7 +126,7 @@ async def _demo(args: argparse.Namespace) -> int:
 
 
 async def _emulator(args: argparse.Namespace) -> int:
-    from .emulator import Emulator, EmulatorConfig
+    from ..emulator import Emulator, EmulatorConfig
 
     config = EmulatorConfig(ttft=args.emulator_ttft, itl=args.emulator_itl)
     async with Emulator(config, host=args.host, port=args.port) as emu:

@@ -13,10 +13,10 @@ token endpoint google-auth talks to), `server` (aiohttp.web).
 """
 
 from .config import EmulatorConfig, UsageInStream
+from .counters import EmulatorStats
 from .errors import google_error
 from .faults import FAULT_HEADER, FAULT_ONCE_HEADER, Fault
 from .server import Emulator, EmulatorState, build_app, serve
-from .stats import EmulatorStats
 
 __all__ = [
     "FAULT_HEADER",

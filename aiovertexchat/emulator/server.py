@@ -20,6 +20,7 @@ from aiohttp import web
 from .capacity import CapacityGate
 from .config import EmulatorConfig
 from .content import CompletionPlan, plan_completion
+from .counters import EmulatorStats
 from .errors import ErrorReply, error_reply, fault_reply
 from .faults import (
     ERROR_KINDS,
@@ -31,7 +32,6 @@ from .faults import (
 )
 from .oauth import TOKEN_PATH, TokenIssuer, token_handler
 from .request import ChatRequest, Route, parse_request
-from .stats import EmulatorStats
 from .wire import StreamEncoder, completion_body
 from .writer import BodyWriter, abort_connection, in_body_faults, write_body, write_stream
 

@@ -1,0 +1,1 @@
+"""Auth layer: token sources, Google credentials with background refresh, the refresh schedule."""

@@ -1,0 +1,5 @@
+"""Command line: `aiovertexchat chat | demo | emulator | bench | batch`."""
+
+from .main import main
+
+__all__ = ["main"]
