@@ -1,63 +1,141 @@
-"""Exception hierarchy, and turning any error body into a readable, typed exception.
+"""Every public exception of aiovertexchat, grouped by family, and one classification of failures.
 
 Families:
+- Refused before sending (`InvalidRequestError`, a `ValueError`): the caller asked for something
+  that cannot be sent; nothing went over the network. Subclasses that replaced a `TypeError`
+  are `TypeError`s too, so existing `except TypeError` keeps working.
+- `ConfigurationError` (a `ValueError`): the client was set up wrongly; the message names the fix.
 - `APIError`: anything that went wrong talking to the API.
-  - `APIStatusError`: the server answered with an error status (or sent an error inside a stream).
+  - `APIStatusError`: the server answered with an error status (or an error inside a stream).
   - `APIConnectionError`: no usable answer arrived (DNS, refused, reset, TLS); `APITimeoutError`.
+  - `APIResponseValidationError`: a 2xx answer we could not read (kept, never retried).
+  - `ResponseTooLargeError`: an answer grew past a size limit.
   - `StreamInterruptedError`: a stream ended or failed before it finished; `.partial` holds
     what had arrived.
+  - `StructuredOutputError`: the answer arrived but could not become `parsed`.
   - `TokenRefreshError`: no access token could be obtained from Google (refresh failed).
-- `ConfigurationError`: the client was set up wrongly; the message names the fix.
+- Batch jobs and bench runs: errors about their files and settings.
+
+`classify_failure(error)` gives the one `Failure` classification that retry counters, batch error
+codes, bench error classes and timeout kinds all read.
 """
 
 from __future__ import annotations
 
-import html
-import re
+import enum
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
-
-import msgspec
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from .batch.parse import InputProblem
     from .types import ChatCompletion
 
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
     "AuthenticationError",
+    "BadInputError",
     "BadRequestError",
     "ConfigurationError",
     "ConflictError",
+    "ConflictingParametersError",
+    "ContentFilterFinishReasonError",
+    "Failure",
+    "FailureKind",
     "InternalServerError",
+    "InvalidBatchItemError",
+    "InvalidJSONError",
+    "InvalidRequestError",
+    "JobConfigError",
+    "JobStoppedError",
+    "JournalCorruptError",
+    "JournalLockedError",
+    "LengthFinishReasonError",
+    "MediaError",
+    "MediaTooLargeError",
     "NotFoundError",
     "PermissionDeniedError",
+    "PlotUnavailableError",
     "RateLimitError",
+    "ResponseTooLargeError",
+    "SSEBufferOverflowError",
     "StreamInterruptedError",
     "StreamTimeoutError",
+    "StructuredOutputError",
+    "TimeoutKind",
     "TokenRefreshError",
+    "UnknownMediaTypeError",
+    "UnknownModelPriceError",
+    "UnknownParameterError",
     "UnprocessableEntityError",
-    "make_status_error",
-    "parse_error_body",
+    "UnsupportedSchemaError",
+    "classify_failure",
 ]
 
-# Longest piece of a non-JSON error body quoted in a message: enough to recognise a proxy page.
-_MAX_QUOTED_BODY = 300
+TimeoutKind = Literal["connect", "first_byte", "idle", "total"]
+"""Which limit of `Timeouts` fired (see `Timeouts` for what each bounds)."""
 
 
+# -- refused before sending ---------------------------------------------------------------------
+class InvalidRequestError(ValueError):
+    """The request cannot be sent as given; nothing was sent, and the message says what to fix."""
+
+
+class UnknownParameterError(InvalidRequestError, TypeError):
+    """A parameter the API does not have, or one given in a form it cannot take (a `TypeError`)."""
+
+
+class ConflictingParametersError(InvalidRequestError):
+    """Two parameters of one request contradict each other."""
+
+
+class UnsupportedSchemaError(InvalidRequestError):
+    """A schema (or Python type) cannot be expressed in a form Vertex accepts."""
+
+
+class MediaError(InvalidRequestError):
+    """A media file cannot become a content part; the message says why and what to do."""
+
+
+class MediaTooLargeError(MediaError):
+    """The file is above the inline size limit (`.size`, `.limit` in bytes)."""
+
+    def __init__(self, message: str, *, size: int, limit: int) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
+
+
+class UnknownMediaTypeError(MediaError):
+    """The MIME type could not be told from the bytes or the name; pass `mime_type=`."""
+
+
+class InvalidBatchItemError(InvalidRequestError):
+    """A batch item cannot be sent as given; `.problem` says where (line) and why."""
+
+    def __init__(self, problem: InputProblem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+# -- configuration ------------------------------------------------------------------------------
 class ConfigurationError(ValueError):
     """The client was configured in a way that cannot work; the message says what to set."""
 
 
+# -- talking to the API -------------------------------------------------------------------------
 class APIError(Exception):
     """Base class of every error raised while talking to the API."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-        # Filled in by the retry loop: one line per failed attempt, oldest first.
+        # Filled in by the attempt loop: one line per failed attempt, oldest first.
         self.attempts: list[str] = []
         # For failures after a stream began: everything received before it failed.
         self.partial: ChatCompletion | None = None
@@ -70,7 +148,7 @@ class APIError(Exception):
 
 
 class APIStatusError(APIError):
-    """The server answered with an error status."""
+    """The server answered with an error status (`.status_code`, `.google_status`, `.reason`)."""
 
     def __init__(
         self,
@@ -131,6 +209,52 @@ class InternalServerError(APIStatusError):
     """5xx: the server or a proxy in front of it failed."""
 
 
+class APIResponseValidationError(APIError):
+    """A 2xx answer whose body we could not read as a chat completion (or chunk).
+
+    The server did the work and billed it, so this is never retried. `.status_code` keeps the
+    real status (200), `.body` a bounded excerpt of the raw body, `.path` where in valid JSON the
+    shape was unexpected (`$.choices[0]...`, None when the body is not JSON at all).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body: str,
+        path: str | None = None,
+        request_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.body = body
+        self.path = path
+        self.request_id = request_id
+        self.headers: Mapping[str, str] = headers or {}
+
+
+class ResponseTooLargeError(APIError):
+    """An answer grew past a size limit (`.limit_name`, `.limit` bytes); `.partial` for streams.
+
+    Not retried: the server already produced (and billed) the answer.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit_name: str,
+        limit: int,
+        partial: ChatCompletion | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.limit_name = limit_name
+        self.limit = limit
+        self.partial = partial
+
+
 class APIConnectionError(APIError):
     """No usable response arrived: the connection failed, was refused or was reset."""
 
@@ -138,9 +262,9 @@ class APIConnectionError(APIError):
 class APITimeoutError(APIConnectionError):
     """A timeout fired; `.kind` says which one (connect, first_byte, idle or total)."""
 
-    def __init__(self, message: str, *, kind: str = "total") -> None:
+    def __init__(self, message: str, *, kind: TimeoutKind = "total") -> None:
         super().__init__(message)
-        self.kind = kind
+        self.kind: TimeoutKind = kind
 
 
 class TokenRefreshError(APIError):
@@ -186,142 +310,189 @@ class StreamTimeoutError(StreamInterruptedError, APITimeoutError):
         self.kind = cause.kind
 
 
-_CLASS_BY_STATUS: dict[int, type[APIStatusError]] = {
-    400: BadRequestError,
-    401: AuthenticationError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    409: ConflictError,
-    422: UnprocessableEntityError,
-    429: RateLimitError,
-}
+class StructuredOutputError(APIError):
+    """The server answered, but not with JSON that could become `parsed`."""
 
-_HINT_BY_STATUS: dict[int, str] = {
-    400: "check the request parameters and the model's capabilities",
-    401: (
-        "the access token was rejected: refresh it (`gcloud auth application-default login` "
-        "or GOOGLE_APPLICATION_CREDENTIALS) and check it has the cloud-platform scope"
-    ),
-    403: "the credentials lack permission (role `aiplatform.user`?) on this project or model",
-    404: "check the project, location, endpoint id and model name",
-    429: "capacity or quota exhausted: retry with backoff and smooth the request rate",
-}
+    def __init__(self, message: str, *, completion: ChatCompletion, raw: str | None) -> None:
+        super().__init__(message)
+        self.completion = completion
+        self.raw = raw
+        """The text the model produced (None when it produced none)."""
 
 
-class ParsedErrorBody(msgspec.Struct, frozen=True):
-    """What could be read out of an error body, whatever its shape."""
+class LengthFinishReasonError(StructuredOutputError):
+    """The answer was cut at the token limit (`finish_reason == "length"`), so its JSON is
+    incomplete: raise `max_tokens` / `max_completion_tokens`, or shorten what is asked."""
 
-    message: str
+
+class ContentFilterFinishReasonError(StructuredOutputError):
+    """The answer was stopped by a safety filter (`finish_reason == "content_filter"`)."""
+
+
+class InvalidJSONError(StructuredOutputError):
+    """The text is not JSON, or not JSON matching the requested schema; `.raw` holds it."""
+
+
+# -- decoding, outside a client -----------------------------------------------------------------
+class SSEBufferOverflowError(ValueError):
+    """One event (its data so far plus the line being read) grew past `max_event_size`.
+
+    Raised by the standalone `SSEDecoder`; a client stream turns it into `ResponseTooLargeError`.
+    """
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"server-sent event too large: {size} bytes buffered for one event, more than "
+            f"max_event_size={limit} bytes; if the server really sends events this big, "
+            f"raise the limit with SSEDecoder(max_event_size=...)"
+        )
+        self.size = size
+        self.limit = limit
+
+
+class UnknownModelPriceError(KeyError):
+    """No price is known for a model; pass a price file that lists it."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+# -- batch jobs and bench runs ------------------------------------------------------------------
+class BadInputError(ValueError):
+    """The input has lines that cannot be sent; nothing was sent. `report()` lists them."""
+
+    def __init__(self, path: Path, problems: list[InputProblem], count: int) -> None:
+        self.path = path
+        self.problems = problems
+        self.count = count
+        super().__init__(self.report())
+
+    def report(self) -> str:
+        noun = "line" if self.count == 1 else "lines"
+        lines = [f"{self.path}: {self.count:,} bad input {noun}; nothing was sent. "
+                 "Fix them and run the same command again:"]
+        lines += [f"  {problem}" for problem in self.problems]
+        if self.count > len(self.problems):
+            lines.append(f"  ... and {self.count - len(self.problems):,} more")
+        return "\n".join(lines)
+
+
+class JobConfigError(ValueError):
+    """The job's files cannot work together (e.g. output and input are the same file)."""
+
+
+class JobStoppedError(Exception):
+    """A stop was requested before any request was sent."""
+
+
+class JournalCorruptError(ValueError):
+    """A line of a batch output/errors file is not a batch record."""
+
+
+class JournalLockedError(RuntimeError):
+    """Another process is writing this batch file."""
+
+
+class PlotUnavailableError(RuntimeError):
+    """matplotlib is not installed; install the `plot` extra."""
+
+
+# -- one classification of failures -------------------------------------------------------------
+class FailureKind(str, enum.Enum):
+    """What kind of failure ended an attempt or a call (the value is its stable name)."""
+
+    STATUS = "status"
+    """The server answered with an error status (see `Failure.status`)."""
+    TIMEOUT = "timeout"
+    """A limit of `Timeouts` fired (see `Failure.timeout`)."""
+    CONNECTION = "connection_error"
+    """The connection failed, was refused or reset before a usable answer."""
+    INTERRUPTED = "interrupted"
+    """A stream broke or ended before its finish reason."""
+    UNEXPECTED_RESPONSE = "unexpected_response"
+    """A 2xx answer that could not be read (never retried)."""
+    TOO_LARGE = "response_too_large"
+    """An answer past a size limit (never retried)."""
+    STRUCTURED_OUTPUT = "structured_output"
+    """An answer whose JSON could not become `parsed`."""
+    TOKEN_REFRESH = "token_refresh"
+    """No access token could be obtained."""
+    INVALID_REQUEST = "invalid_request"
+    """Refused before sending (the caller's request or configuration)."""
+    INTERNAL = "internal_error"
+    """Anything else: a bug on our side; please report it."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failure, classified once; every consumer reads its names from here.
+
+    - `label`: the retry cause in `client.stats.retries` ("429", "503", "connect",
+      "first_byte", "idle", "connection", "interrupted", ...).
+    - `code`: the batch error code in error records (Google's status such as
+      "RESOURCE_EXHAUSTED", else `http_<status>`, else the kind's name).
+    - `error_class`: the bench's error class (the exception's class name).
+    """
+
+    kind: FailureKind
+    error_class: str
+    status: int | None = None
     google_status: str | None = None
-    reason: str | None = None
-    code: int | None = None
-    body: Any = None
+    timeout: TimeoutKind | None = None
+
+    @property
+    def label(self) -> str:
+        if self.status is not None:
+            return str(self.status)
+        if self.timeout is not None:
+            return self.timeout
+        if self.kind is FailureKind.CONNECTION:
+            return "connection"
+        return str(self.kind.value)
+
+    @property
+    def code(self) -> str:
+        if self.status is not None:
+            return self.google_status or f"http_{self.status}"
+        return str(self.kind.value)
 
 
-_TAG = re.compile(rb"<[^>]*>")
-_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-_SPACES = re.compile(r"\s+")
+def classify_failure(error: BaseException) -> Failure:
+    """The `Failure` of any exception the client, batch or bench can meet."""
+    name = type(error).__name__
+    if isinstance(error, StreamTimeoutError):
+        return Failure(FailureKind.TIMEOUT, name, timeout=error.kind)
+    if isinstance(error, StreamInterruptedError):
+        # A stream that stopped on an event we could not read: the answer arrived, unreadable.
+        if isinstance(error.cause, APIResponseValidationError):
+            return Failure(FailureKind.UNEXPECTED_RESPONSE, name)
+        return Failure(FailureKind.INTERRUPTED, name)
+    if isinstance(error, APIStatusError):
+        return Failure(
+            FailureKind.STATUS, name, status=error.status_code, google_status=error.google_status
+        )
+    if isinstance(error, APITimeoutError):
+        return Failure(FailureKind.TIMEOUT, name, timeout=error.kind)
+    if isinstance(error, APIConnectionError):
+        return Failure(FailureKind.CONNECTION, name)
+    if isinstance(error, APIResponseValidationError):
+        return Failure(FailureKind.UNEXPECTED_RESPONSE, name)
+    if isinstance(error, ResponseTooLargeError):
+        return Failure(FailureKind.TOO_LARGE, name)
+    if isinstance(error, StructuredOutputError):
+        return Failure(FailureKind.STRUCTURED_OUTPUT, name)
+    if isinstance(error, TokenRefreshError):
+        return Failure(FailureKind.TOKEN_REFRESH, name)
+    if isinstance(error, (InvalidRequestError, ConfigurationError, TypeError, ValueError)):
+        return Failure(FailureKind.INVALID_REQUEST, name)
+    return Failure(FailureKind.INTERNAL, name)
 
 
-def _text_excerpt(raw: bytes) -> str:
-    """A short, single-line, human-readable excerpt of an HTML or text body."""
-    title = _TITLE.search(raw)
-    if title is not None:
-        source = title.group(1)
-    elif raw.lstrip()[:1] == b"<":
-        source = _TAG.sub(b" ", raw)
-    else:
-        source = raw
-    text = html.unescape(source.decode("utf-8", errors="replace"))
-    text = _SPACES.sub(" ", text).strip()
-    if len(text) > _MAX_QUOTED_BODY:
-        text = text[:_MAX_QUOTED_BODY] + "…"
-    return text
+def __getattr__(name: str) -> Any:
+    # Error-body helpers moved to `_protocol.error_body`; old imports keep working. Imported
+    # lazily: that module imports this one.
+    if name in ("make_status_error", "parse_error_body", "request_id_from_headers"):
+        from ._protocol import error_body
 
-
-def _from_error_object(error: Mapping[str, Any], body: Any) -> ParsedErrorBody:
-    reason = None
-    for detail in error.get("details") or ():
-        if isinstance(detail, Mapping) and isinstance(detail.get("reason"), str):
-            reason = detail["reason"]
-            break
-    code = error.get("code")
-    status = error.get("status")
-    if not isinstance(status, str):
-        # OpenAI-style bodies carry `type`; vLLM and TGI use `type` too.
-        status = error.get("type") if isinstance(error.get("type"), str) else None
-    message = error.get("message")
-    return ParsedErrorBody(
-        message=str(message) if message else "",
-        google_status=status,
-        reason=reason,
-        code=code if isinstance(code, int) else None,
-        body=body,
-    )
-
-
-def parse_error_body(raw: bytes) -> ParsedErrorBody:
-    """Read an error body in any shape: object, list-of-objects, HTML, plain text or empty."""
-    stripped = raw.strip()
-    if not stripped:
-        return ParsedErrorBody(message="")
-    if stripped[:1] in (b"{", b"["):
-        try:
-            decoded = msgspec.json.decode(stripped)
-        except msgspec.DecodeError:
-            decoded = None
-        # Vertex sometimes wraps the error object in a one-element list.
-        first = decoded[0] if isinstance(decoded, list) and decoded else decoded
-        if isinstance(first, Mapping):
-            error = first.get("error", first)
-            if isinstance(error, Mapping):
-                return _from_error_object(error, decoded)
-            if isinstance(error, str):  # e.g. {"error": "model not found"} from some servers
-                return ParsedErrorBody(message=error, body=decoded)
-    return ParsedErrorBody(message=_text_excerpt(stripped), body=_text_excerpt(stripped))
-
-
-def request_id_from_headers(headers: Mapping[str, str]) -> str | None:
-    for name in ("x-request-id", "x-goog-request-id", "request-id", "x-cloud-trace-context"):
-        value = headers.get(name)
-        if value:
-            return value
-    return None
-
-
-def make_status_error(
-    status_code: int,
-    raw_body: bytes,
-    *,
-    headers: Mapping[str, str] | None = None,
-    what: str = "request",
-) -> APIStatusError:
-    """The most specific `APIStatusError` for a status and body, with a message that helps."""
-    parsed = parse_error_body(raw_body)
-    headers = headers or {}
-    request_id = request_id_from_headers(headers)
-    cls = _CLASS_BY_STATUS.get(status_code)
-    if cls is None:
-        cls = InternalServerError if status_code >= 500 else APIStatusError
-    parts = [f"{what} failed with HTTP {status_code}"]
-    if parsed.google_status:
-        parts[0] += f" {parsed.google_status}"
-    if parsed.reason:
-        parts[0] += f" ({parsed.reason})"
-    parts.append(parsed.message or "the server sent no error message")
-    hint = _HINT_BY_STATUS.get(status_code)
-    if status_code >= 500:
-        hint = "the server or a proxy failed; retrying later usually helps"
-    if hint:
-        parts.append(f"hint: {hint}")
-    if request_id:
-        parts.append(f"request id {request_id}")
-    return cls(
-        ": ".join(parts[:2]) + "".join(f"; {p}" for p in parts[2:]),
-        status_code=status_code,
-        body=parsed.body,
-        request_id=request_id,
-        google_status=parsed.google_status,
-        reason=parsed.reason,
-        headers=headers,
-    )
+        return getattr(error_body, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

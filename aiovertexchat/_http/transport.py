@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import aiohttp
 
-from ..errors import APIConnectionError, APITimeoutError
+from ..errors import APIConnectionError, APITimeoutError, TimeoutKind
 
 __all__ = ["Response", "Transport"]
 
@@ -23,7 +23,7 @@ __all__ = ["Response", "Transport"]
 _MAX_ERROR_BODY = 64 * 1024
 
 
-def _timeout_kind(exc: BaseException, default: str) -> str:
+def _timeout_kind(exc: BaseException, default: TimeoutKind) -> TimeoutKind:
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return "connect"
     if isinstance(exc, aiohttp.SocketTimeoutError):
@@ -32,7 +32,7 @@ def _timeout_kind(exc: BaseException, default: str) -> str:
 
 
 @contextmanager
-def _map_errors(what: str, timeout_kind: str) -> Iterator[None]:
+def _map_errors(what: str, timeout_kind: TimeoutKind) -> Iterator[None]:
     """Turn aiohttp/asyncio failures into `APIConnectionError` / `APITimeoutError`."""
     try:
         yield

@@ -22,6 +22,8 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+from ..errors import MediaError, MediaTooLargeError, UnknownMediaTypeError
+
 __all__ = [
     "MAX_INLINE_BYTES",
     "MAX_INLINE_IMAGE_BYTES",
@@ -45,23 +47,6 @@ upload to Cloud Storage and pass the gs:// URL."""
 _URL_SCHEMES = ("https://", "http://", "gs://", "data:")
 
 Source = str | os.PathLike[str] | bytes | bytearray | memoryview
-
-
-class MediaError(ValueError):
-    """A media file cannot become a content part; the message says why and what to do."""
-
-
-class MediaTooLargeError(MediaError):
-    """The file is above the inline size limit."""
-
-    def __init__(self, message: str, *, size: int, limit: int) -> None:
-        super().__init__(message)
-        self.size = size
-        self.limit = limit
-
-
-class UnknownMediaTypeError(MediaError):
-    """The MIME type could not be told from the bytes or the name; pass `mime_type=`."""
 
 
 # -- MIME detection ---------------------------------------------------------------------------

@@ -16,16 +16,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..errors import UnknownModelPriceError
 from ..types import Usage
 
 __all__ = ["Cost", "ModelPrice", "PriceTable", "UnknownModelPriceError", "billable_tokens"]
-
-
-class UnknownModelPriceError(KeyError):
-    """No price is known for a model; pass a price file that lists it."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 @dataclass(frozen=True)

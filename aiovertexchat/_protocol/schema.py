@@ -15,13 +15,11 @@ from typing import Any
 
 import msgspec
 
+from ..errors import UnsupportedSchemaError
+
 __all__ = ["UnsupportedSchemaError", "is_pydantic_model", "schema_of_type", "to_vertex_schema"]
 
 _DEF_KEYS = ("$defs", "definitions")
-
-
-class UnsupportedSchemaError(ValueError):
-    """A schema (or Python type) cannot be expressed in a form Vertex accepts."""
 
 
 def is_pydantic_model(obj: Any) -> bool:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from ..errors import SSEBufferOverflowError
+
 __all__ = ["SSEBufferOverflowError", "SSEDecoder", "ServerSentEvent"]
 
 # Operations: `SSEDecoder.feed(chunk)` takes raw bytes as they come off the socket, split
@@ -75,19 +77,6 @@ class ServerSentEvent:
         )
 
     __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
-
-
-class SSEBufferOverflowError(ValueError):
-    """One event (its data so far plus the line being read) grew past `max_event_size`."""
-
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__(
-            f"server-sent event too large: {size} bytes buffered for one event, more than "
-            f"max_event_size={limit} bytes; if the server really sends events this big, "
-            f"raise the limit with SSEDecoder(max_event_size=...)"
-        )
-        self.size = size
-        self.limit = limit
 
 
 class SSEDecoder:

@@ -17,7 +17,12 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from ..errors import APIError
+from ..errors import (
+    ContentFilterFinishReasonError,
+    InvalidJSONError,
+    LengthFinishReasonError,
+    StructuredOutputError,
+)
 from ..types import ChatCompletion, ChatCompletionMessage, Choice
 from .schema import is_pydantic_model, schema_of_type, to_vertex_schema
 
@@ -38,30 +43,6 @@ T = TypeVar("T")
 
 _WIRE_TYPES = ("text", "json_object", "json_schema")
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
-
-
-# -- errors -------------------------------------------------------------------------------------
-class StructuredOutputError(APIError):
-    """The server answered, but not with JSON that could become `parsed`."""
-
-    def __init__(self, message: str, *, completion: ChatCompletion, raw: str | None) -> None:
-        super().__init__(message)
-        self.completion = completion
-        self.raw = raw
-        """The text the model produced (None when it produced none)."""
-
-
-class LengthFinishReasonError(StructuredOutputError):
-    """The answer was cut at the token limit (`finish_reason == "length"`), so its JSON is
-    incomplete: raise `max_tokens` / `max_completion_tokens`, or shorten what is asked."""
-
-
-class ContentFilterFinishReasonError(StructuredOutputError):
-    """The answer was stopped by a safety filter (`finish_reason == "content_filter"`)."""
-
-
-class InvalidJSONError(StructuredOutputError):
-    """The text is not JSON, or not JSON matching the requested schema; `.raw` holds it."""
 
 
 # -- parsed types -------------------------------------------------------------------------------

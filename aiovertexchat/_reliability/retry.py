@@ -18,13 +18,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..errors import (
-    APIConnectionError,
-    APIError,
-    APIStatusError,
-    APITimeoutError,
-    StreamInterruptedError,
-)
+from ..errors import APIError, APIStatusError, FailureKind, classify_failure
 
 __all__ = ["RETRYABLE_STATUSES", "RetryBudget", "RetryPolicy", "retry_after_seconds"]
 
@@ -78,35 +72,34 @@ class RetryPolicy:
 
     # -- decisions ----------------------------------------------------------------------------
     def classify(self, error: BaseException, *, chunks_shown: int = 0) -> str | None:
-        """The retry cause of a failure ("429", "connect", "idle", ...), or None if final.
+        """The retry cause of a failure (`Failure.label`: "429", "connect", "idle", ...), or
+        None if it is final.
 
         `chunks_shown`: chunks of this attempt already handed to the caller. A stream that
         showed output is retried only with `restart_on_interrupt`.
         """
+        failure = classify_failure(error)
+        kind = failure.kind
         # Output the caller has seen may only be asked for again when the caller said so.
         may_repeat_output = not chunks_shown or self.restart_on_interrupt
-        if isinstance(error, StreamInterruptedError):
-            if not may_repeat_output:
+        if kind is FailureKind.STATUS:
+            if failure.status not in self.statuses:
                 return None
-            cause = error.cause
-            if isinstance(cause, APITimeoutError):
-                # "total": the deadline over all attempts has passed; nothing is left to retry in
-                return None if cause.kind == "total" else cause.kind
-            return "interrupted"
-        if isinstance(error, APIStatusError):
-            if error.status_code not in self.statuses:
-                return None
-            if error.partial is not None and not may_repeat_output:
+            if isinstance(error, APIError) and error.partial is not None and not may_repeat_output:
                 return None  # an error event after chunks the caller has seen
-            return str(error.status_code)
-        if isinstance(error, APITimeoutError):
-            if error.kind in _EARLY_TIMEOUTS:
-                return error.kind
-            if error.kind == "idle" and may_repeat_output:
-                return "idle"
-            return None  # "total": the deadline over all attempts has passed
-        if isinstance(error, APIConnectionError):
-            return "connection"
+            return failure.label
+        if kind is FailureKind.TIMEOUT:
+            # "total": the deadline over all attempts has passed; nothing is left to retry in.
+            if failure.timeout in _EARLY_TIMEOUTS:
+                return failure.label
+            if failure.timeout == "idle" and may_repeat_output:
+                return failure.label
+            return None
+        if kind is FailureKind.INTERRUPTED:
+            return failure.label if may_repeat_output else None
+        if kind is FailureKind.CONNECTION:
+            return failure.label
+        # A 2xx we could not read, an answer too large, a refused request: never sent again.
         return None
 
     def delay(self, retry_number: int, rng: random.Random, server_hint: float | None) -> float:

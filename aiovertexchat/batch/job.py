@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._protocol.pricing import PriceTable
+from ..errors import BadInputError, JobConfigError, JobStoppedError
 from .engine import DEFAULT_CONCURRENCY, execute_request
 from .index import ERRORS, OUTPUT, IdIndex
 from .journal import FlushPolicy, Journal, read_ids, repair, rewrite_without
@@ -57,33 +58,6 @@ __all__ = [
 _STOP_CHECK_LINES = 4096
 # Bytes of input lines read per thread hop while running.
 _READ_BLOCK = 64 * 1024
-
-
-class BadInputError(ValueError):
-    """The input has lines that cannot be sent; nothing was sent. `report()` lists them."""
-
-    def __init__(self, path: Path, problems: list[InputProblem], count: int) -> None:
-        self.path = path
-        self.problems = problems
-        self.count = count
-        super().__init__(self.report())
-
-    def report(self) -> str:
-        noun = "line" if self.count == 1 else "lines"
-        lines = [f"{self.path}: {self.count:,} bad input {noun}; nothing was sent. "
-                 "Fix them and run the same command again:"]
-        lines += [f"  {problem}" for problem in self.problems]
-        if self.count > len(self.problems):
-            lines.append(f"  ... and {self.count - len(self.problems):,} more")
-        return "\n".join(lines)
-
-
-class JobConfigError(ValueError):
-    """The job's files cannot work together (e.g. output and input are the same file)."""
-
-
-class JobStoppedError(Exception):
-    """A stop was requested before any request was sent."""
 
 
 def default_errors_path(output: Path) -> Path:

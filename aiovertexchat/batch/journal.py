@@ -20,6 +20,8 @@ from typing import Generic, TypeVar
 
 import msgspec
 
+from ..errors import JournalCorruptError, JournalLockedError
+
 __all__ = [
     "FlushPolicy",
     "Journal",
@@ -34,14 +36,6 @@ T = TypeVar("T")
 
 # How far back repair() reads at a time when looking for the last newline.
 _SCAN_BLOCK = 64 * 1024
-
-
-class JournalCorruptError(ValueError):
-    """A line of an output/errors file is not a batch record."""
-
-
-class JournalLockedError(RuntimeError):
-    """Another process is writing this file."""
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,8 @@ from typing import Any
 
 import msgspec
 
-from ..errors import APIConnectionError, APIStatusError, APITimeoutError, StreamInterruptedError
+from ..errors import APIStatusError, classify_failure
 from ..types import ChatCompletion, Usage
-from .parse import InvalidRequestError
 
 __all__ = ["BatchResult", "completion_body", "new_record_id"]
 
@@ -56,17 +55,7 @@ def completion_body(completion: ChatCompletion) -> dict[str, Any]:
 
 
 def _error_code(error: BaseException) -> str:
-    if isinstance(error, APIStatusError):
-        return error.google_status or f"http_{error.status_code}"
-    if isinstance(error, APITimeoutError):
-        return "timeout"
-    if isinstance(error, APIConnectionError):
-        return "connection_error"
-    if isinstance(error, StreamInterruptedError):
-        return "interrupted"
-    if isinstance(error, (InvalidRequestError, TypeError, ValueError)):
-        return "invalid_request"
-    return "internal_error"
+    return classify_failure(error).code
 
 
 @dataclass(frozen=True)

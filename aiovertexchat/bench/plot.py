@@ -10,13 +10,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from ..errors import PlotUnavailableError
 from .suite import BenchResult, PointResult
 
 __all__ = ["PlotUnavailableError", "write_plot"]
-
-
-class PlotUnavailableError(RuntimeError):
-    """matplotlib is not installed; install the `plot` extra."""
 
 
 def _cdf(axis: Any, points: list[PointResult], metric: str, title: str) -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..client import AsyncVertexChat
-from ..errors import APIError
+from ..errors import APIError, classify_failure
 from .arrivals import ArrivalProcess, arrival_offsets
 from .metrics import RequestRecord
 from .workload import RequestSpec, Workload
@@ -185,10 +185,10 @@ class _Phase:
 
 
 def _failed(record: RequestRecord, exc: APIError) -> None:
-    record.error = type(exc).__name__
+    failure = classify_failure(exc)
+    record.error = failure.error_class
     record.error_message = str(exc)[:_MAX_ERROR_TEXT]
-    status = getattr(exc, "status_code", None)
-    record.status_code = status if isinstance(status, int) else None
+    record.status_code = failure.status
 
 
 async def _sample_loop_lag(lags: list[float], clock: Callable[[], float]) -> None:
