@@ -146,8 +146,9 @@ async def test_effort_and_thinking_config_are_refused_before_sending(emu: Emulat
 
 def test_typos_of_the_new_keywords_get_a_suggestion() -> None:
     from aiovertexchat._protocol.params import check_param_names
+    from aiovertexchat.client import _CALL_KEYWORDS
 
     with pytest.raises(TypeError, match="did you mean 'separate_thoughts'"):
-        check_param_names(["separate_thought"])
+        check_param_names(["separate_thought"], call_keywords=_CALL_KEYWORDS)
     with pytest.raises(TypeError, match="did you mean 'google'"):
-        check_param_names(["googel"])
+        check_param_names(["googel"], call_keywords=_CALL_KEYWORDS)

@@ -15,6 +15,9 @@ from typing import Any
 
 import msgspec
 
+from ..errors import ConflictingParametersError
+from .thoughts import check_thought_tag_marker
+
 __all__ = [
     "ConflictingParametersError",
     "GoogleExtras",
@@ -24,10 +27,6 @@ __all__ = [
     "effective_google",
     "merge_google",
 ]
-
-
-class ConflictingParametersError(ValueError):
-    """Two parameters of one request contradict each other; nothing was sent."""
 
 
 class _Options(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -68,10 +67,8 @@ class GoogleExtras(_Options):
 
     def __post_init__(self) -> None:
         marker = self.thought_tag_marker
-        if marker is not None and (not marker or "<" in marker or ">" in marker):
-            raise ValueError(
-                f"thought_tag_marker must be a bare tag name such as 'think', got {marker!r}"
-            )
+        if marker is not None:
+            check_thought_tag_marker(marker)
 
 
 def _merge(ours: Any, theirs: Any, path: str) -> Any:

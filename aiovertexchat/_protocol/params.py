@@ -9,17 +9,26 @@ from __future__ import annotations
 
 import difflib
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Literal, TypedDict
 
 import msgspec
+
+from ..errors import InvalidRequestError, UnknownParameterError
 
 if sys.version_info >= (3, 11):
     from typing import NotRequired
 else:  # pragma: no cover - exercised on 3.10 only
     from typing_extensions import NotRequired
 
-__all__ = ["CompletionParams", "ParseParams", "RequestOptions", "build_body", "check_param_names"]
+__all__ = [
+    "BODY_PARAMS",
+    "CompletionParams",
+    "ParseParams",
+    "build_body",
+    "check_param_names",
+    "find_unknown",
+]
 
 
 class ParseParams(TypedDict):
@@ -62,46 +71,53 @@ class CompletionParams(ParseParams):
     response_format: NotRequired[Mapping[str, Any] | None]
 
 
-class RequestOptions(TypedDict, total=False):
-    """Per-call options that shape the HTTP exchange, not the JSON body."""
-
-    extra_body: Mapping[str, Any] | None
-    extra_headers: Mapping[str, str] | None
-    timeout: float | None
-
-
-_BODY_PARAMS = frozenset(CompletionParams.__annotations__)
-# Everything `create` accepts by keyword besides the body parameters above.
-_CALL_KEYWORDS = frozenset(
-    {"model", "messages", "stream", "google", "separate_thoughts", *RequestOptions.__annotations__}
-)
-_ALL_NAMES = sorted(_BODY_PARAMS | _CALL_KEYWORDS)
+BODY_PARAMS = frozenset(CompletionParams.__annotations__)
+"""Every body parameter `create()` takes by name (the OpenAI API's names)."""
 
 _encoder = msgspec.json.Encoder()
 
 
-def check_param_names(names: Iterable[str], *, extra_allowed: Iterable[str] = ()) -> None:
-    """Raise `TypeError` for any name that is not a known parameter, suggesting the closest."""
-    allowed = _BODY_PARAMS.union(extra_allowed)
+def find_unknown(
+    names: Iterable[str], allowed: Collection[str], *, also_suggest: Collection[str] = ()
+) -> tuple[str, str | None] | None:
+    """The first name not in `allowed` and the closest known name (from `allowed` and
+    `also_suggest`, or None); None when every name is allowed.
+
+    The one unknown-parameter check: `create()` and batch input lines both use it.
+    """
     for name in names:
-        if name in allowed:
-            continue
-        close = difflib.get_close_matches(name, _ALL_NAMES, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise TypeError(
-            f"create() got an unknown parameter {name!r}{hint} Vertex would silently ignore it, "
-            "so it is refused here. Pass server-specific fields through extra_body={...}."
-        )
+        if name not in allowed:
+            candidates = sorted({*allowed, *also_suggest})
+            close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+            return name, (close[0] if close else None)
+    return None
+
+
+def check_param_names(names: Iterable[str], *, call_keywords: Collection[str] = ()) -> None:
+    """Raise `UnknownParameterError` (a `TypeError`) for a name that is not a body parameter.
+
+    `call_keywords`: the caller's other keyword names, offered as suggestions too (a typo of
+    `separate_thoughts` is refused with that name as the hint).
+    """
+    unknown = find_unknown(names, BODY_PARAMS, also_suggest=call_keywords)
+    if unknown is None:
+        return
+    name, close = unknown
+    hint = f"; did you mean {close!r}?" if close else ""
+    raise UnknownParameterError(
+        f"create() got an unknown parameter {name!r}{hint} Vertex would silently ignore it, "
+        "so it is refused here. Pass server-specific fields through extra_body={...}."
+    )
 
 
 def _check_messages(messages: Any) -> None:
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
-        raise TypeError(
+        raise UnknownParameterError(
             "messages must be a list of message objects, e.g. "
             "[{'role': 'user', 'content': 'Hello'}]"
         )
     if not messages:
-        raise ValueError("messages is empty: send at least one message")
+        raise InvalidRequestError("messages is empty: send at least one message")
 
 
 def build_body(

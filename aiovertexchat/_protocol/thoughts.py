@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import InvalidRequestError
 from ..types import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage
 from .extra_content import is_thought, strip_thought
 
@@ -41,17 +42,23 @@ __all__ = [
 ]
 
 
+def check_thought_tag_marker(marker: str) -> None:
+    """Refuse a marker that cannot be a bare tag name (the one check for both places that
+    take one: `ThoughtSplitter` and `GoogleExtras.thought_tag_marker`)."""
+    if not marker or "<" in marker or ">" in marker:
+        raise InvalidRequestError(
+            f"thought_tag_marker must be a non-empty tag name without '<' or '>' "
+            f"(e.g. 'think'), got {marker!r}"
+        )
+
+
 class ThoughtSplitter:
     """Incremental splitter of `<marker>…</marker>` text into (content, reasoning)."""
 
     __slots__ = ("_close", "_held", "_inside", "_open")
 
     def __init__(self, marker: str) -> None:
-        if not marker or "<" in marker or ">" in marker:
-            raise ValueError(
-                f"thought_tag_marker must be a non-empty tag name without '<' or '>' "
-                f"(e.g. 'think'), got {marker!r}"
-            )
+        check_thought_tag_marker(marker)
         self._open = f"<{marker}>"
         self._close = f"</{marker}>"
         self._inside = False

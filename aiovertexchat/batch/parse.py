@@ -15,13 +15,16 @@ must pass before anything is sent:
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 
-from .._protocol.params import CompletionParams
+from .._protocol.params import BODY_PARAMS, find_unknown
+from ..errors import InvalidBatchItemError
+
+# The name this error had before it joined errors.py.
+InvalidRequestError = InvalidBatchItemError
 
 __all__ = [
     "SUPPORTED_METHOD",
@@ -37,13 +40,12 @@ SUPPORTED_METHOD = "POST"
 SUPPORTED_URL = "/v1/chat/completions"
 
 # Body keys sent as-is. `extra_body` is Vertex's literal top-level key for Gemini extras.
-_BODY_KEYS = frozenset(CompletionParams.__annotations__) | {
+_BODY_KEYS = BODY_PARAMS | {
     "model",
     "messages",
     "stream",
     "extra_body",
 }
-_SORTED_BODY_KEYS = sorted(_BODY_KEYS)
 _BOM = b"\xef\xbb\xbf"
 # Longest custom_id quoted in a message; ids are usually short, a pasted prompt is not.
 _MAX_QUOTED_ID = 80
@@ -68,14 +70,6 @@ class InputProblem(msgspec.Struct, frozen=True):
     def __str__(self) -> str:
         where = f"line {self.line}" if self.line is not None else "request"
         return f"{where}: {self.message}"
-
-
-class InvalidRequestError(ValueError):
-    """A batch item cannot be sent as given; `.problem` says where and why."""
-
-    def __init__(self, problem: InputProblem) -> None:
-        super().__init__(str(problem))
-        self.problem = problem
 
 
 class _Line(msgspec.Struct):
@@ -119,13 +113,11 @@ def _check_body(body: Any) -> dict[str, Any]:
         raise ValueError("missing body: the chat-completions request to send")
     if not isinstance(body, dict):
         raise ValueError(f"body must be a JSON object, not {type(body).__name__}")
-    for key in body:
-        if key not in _BODY_KEYS:
-            close = difflib.get_close_matches(key, _SORTED_BODY_KEYS, n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(
-                f"unknown body parameter {key!r}{hint}; Vertex would silently ignore it"
-            )
+    unknown = find_unknown(body, _BODY_KEYS)
+    if unknown is not None:
+        key, close = unknown
+        hint = f" (did you mean {close!r}?)" if close else ""
+        raise ValueError(f"unknown body parameter {key!r}{hint}; Vertex would silently ignore it")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ValueError("body.messages must be a non-empty list of messages")
