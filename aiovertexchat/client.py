@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import sys
-import time
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
-
-import msgspec
 
 from ._auth.google import AuthStats, GoogleAuth
 from ._auth.sources import AuthProvider, CallableToken, NoAuth, StaticToken, TokenFunc
 from ._http.attempts import Call, Dispatcher
 from ._http.endpoints import Target, resolve_target
-from ._http.stream import ChatStream, StreamMetrics
-from ._http.transport import Response, Transport
+from ._http.stream import ChatStream
+from ._http.transport import Transport
 from ._protocol.google_options import (
     GoogleExtras,
     check_thinking_conflict,
@@ -33,12 +31,11 @@ from ._reliability.ratelimit import RateLimit, RateLimiter
 from ._reliability.retry import RetryPolicy
 from ._reliability.timeouts import Timeouts, as_timeouts
 from .errors import (
-    APIError,
     ConfigurationError,
-    make_status_error,
-    request_id_from_headers,
+    InvalidRequestError,
+    UnknownParameterError,
 )
-from .types import ChatCompletion, Usage
+from .types import ChatCompletion, ResponseInfo
 
 if TYPE_CHECKING:
     from .batch import BatchRun
@@ -51,17 +48,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 __all__ = ["AsyncVertexChat", "ResponseInfo"]
 
 _T = TypeVar("_T")
-_completion_decoder = msgspec.json.Decoder(ChatCompletion)
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 _SSE_HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
-
-
-class ResponseInfo(msgspec.Struct, frozen=True):
-    """HTTP metadata of the exchange behind a completion."""
-
-    request_id: str | None
-    headers: Mapping[str, str]
-    status_code: int
 
 
 class Completions:
@@ -125,7 +113,7 @@ class Completions:
         (`<marker>` tags, `thought: true` pieces) go to `reasoning` unless
         `separate_thoughts=False`.
         """
-        check_param_names(params)
+        check_param_names(params, call_keywords=_CALL_KEYWORDS)
         client = self._client
         client._check_model(model)
         extra_body = merge_google(extra_body, google)
@@ -138,12 +126,14 @@ class Completions:
             body, params, stream=stream, extra_headers=extra_headers, timeout=timeout,
             retry=retry,
         )
+        await client._ensure_started()
+        dispatcher = client._dispatcher
         if stream:
-            chat_stream = await client._open_stream(call)
-            chat_stream._new_hook = lambda: stream_separator(options, separate=separate_thoughts)
-            chat_stream._chunk_hook = chat_stream._new_hook()
-            return chat_stream
-        completion = await client._complete(call)
+            return await dispatcher.open_stream(
+                call,
+                new_chunk_hook=lambda: stream_separator(options, separate=separate_thoughts),
+            )
+        completion = await dispatcher.complete(call)
         finish_completion(completion, options, separate=separate_thoughts)
         return completion
 
@@ -202,12 +192,12 @@ class Completions:
         `LengthFinishReasonError`, `ContentFilterFinishReasonError` or `InvalidJSONError`.
         """
         if "stream" in params:
-            raise TypeError(
+            raise UnknownParameterError(
                 "parse() does not stream: for a stream, fmt = resolve_response_format(...), "
                 "create(stream=True, response_format=fmt.wire, ...), then "
                 "parse_completion(stream.completion, fmt)"
             )
-        check_param_names(params)
+        check_param_names(params, call_keywords=_CALL_KEYWORDS)
         fmt = resolve_response_format(response_format)
         completion = await self.create(
             messages=messages,
@@ -222,6 +212,15 @@ class Completions:
             **params,
         )
         return parse_completion(completion, fmt)
+
+
+# The keywords of create() and parse() besides the body parameters, read from their signatures so
+# the list never goes stale: a mistyped one (`seperate_thoughts=`) is suggested by name.
+_CALL_KEYWORDS = frozenset(
+    name
+    for method in (Completions.create, Completions.parse)
+    for name in inspect.signature(method).parameters
+) - {"self", "params"}
 
 
 class Chat:
@@ -414,7 +413,7 @@ class AsyncVertexChat:
         if model is not None and self._target.base_url.endswith("/endpoints/openapi") and (
             "/" not in model
         ):
-            raise ValueError(
+            raise InvalidRequestError(
                 f"model {model!r} needs its publisher on the managed Gemini endpoint: "
                 f"use 'google/{model}'"
             )
@@ -446,69 +445,3 @@ class AsyncVertexChat:
             policy=retry if retry is not None else self._dispatcher.policy,
             token_estimate=estimate,
         )
-
-    async def _complete(self, call: Call) -> ChatCompletion:
-        await self._ensure_started()
-        dispatcher = self._dispatcher
-        while True:
-            lease = await dispatcher.send(call)
-            response = lease.response
-            try:
-                raw = await response.read()
-                try:
-                    completion = _completion_decoder.decode(raw)
-                except msgspec.DecodeError as exc:
-                    raise make_status_error(
-                        502,
-                        b"the server answered 2xx with a body that is not a chat.completion: "
-                        + raw[:200],
-                        headers=response.headers,
-                    ) from exc
-            except APIError as error:
-                # The body broke (reset, cut short, not JSON): a failed attempt like any other.
-                lease.end(None)
-                await dispatcher.after_failure(call, error)
-                continue
-            except BaseException:
-                lease.end(None)
-                raise
-            lease.end(completion.usage)
-            completion._response = ResponseInfo(  # type: ignore[attr-defined]
-                request_id_from_headers(response.headers), dict(response.headers),
-                response.status,
-            )
-            return completion
-
-    async def _open_stream(self, call: Call) -> ChatStream:
-        await self._ensure_started()
-        dispatcher = self._dispatcher
-        metrics = StreamMetrics(started_at=time.perf_counter())
-        # `started_at` is when the request is about to be sent: after any wait for a slot or
-        # a rate token, so TTFT measures the server, not our own queue.
-        lease = await dispatcher.send(call, on_admitted=lambda: _restart_clock(metrics))
-        metrics.headers_at = time.perf_counter()
-        current = [lease]
-
-        def on_close(usage: Usage | None) -> None:
-            current[0].end(usage)
-
-        async def restart(error: APIError, chunks_shown: int) -> Response:
-            current[0].end(None)
-            await dispatcher.after_failure(
-                call, error, slot=current[0].slot, chunks_shown=chunks_shown
-            )
-            current[0] = await dispatcher.send(call, count=False)
-            return current[0].response
-
-        return ChatStream(
-            lease.response,
-            metrics=metrics,
-            request_id=request_id_from_headers(lease.response.headers),
-            on_close=on_close,
-            restart=restart,
-            idle_timeout=call.timeouts.idle,
-        )
-
-
-def _restart_clock(metrics: StreamMetrics) -> None:
-    metrics.started_at = time.perf_counter()

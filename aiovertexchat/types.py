@@ -8,6 +8,7 @@ default because Gemini omits fields that OpenAI always sends (e.g. `index` on to
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -27,6 +28,7 @@ __all__ = [
     "CompletionTokensDetails",
     "FunctionCall",
     "PromptTokensDetails",
+    "ResponseInfo",
     "ToolCall",
     "Usage",
 ]
@@ -212,3 +214,11 @@ class ChatCompletionChunk(_Wire):
     # An error object sent inside the stream (`data: {"error": {...}}`) lands here; the stream
     # turns it into a typed exception instead of yielding it.
     error: Any = None
+
+
+class ResponseInfo(msgspec.Struct, frozen=True):
+    """HTTP metadata of the exchange behind a completion (`completion._response`)."""
+
+    request_id: str | None
+    headers: Mapping[str, str]
+    status_code: int

@@ -1,4 +1,4 @@
-"""The attempt loop: limits, sending, and retries for one call, in one place.
+"""The attempt loop: one call's whole life, in one place.
 
 A call goes through, per attempt: a concurrency slot (FIFO, adaptive) → a rate-limit token
 (FIFO) → the auth header → the POST (connect / first-byte / total timeouts) → the status check.
@@ -8,6 +8,10 @@ and records one line per failed attempt; the error finally raised carries that h
 A success returns a `Lease`: the response plus the slot and rate charge it still holds. The
 caller ends the lease once the body has been read (a stream: once it closes), which frees the
 slot and corrects the token estimate with the answer's `usage`.
+
+`complete()` and `open_stream()` are the two ways a call runs: a body read and decoded (a
+failed read is one more failed attempt), or a `ChatStream` handed a restart callback, so that
+the decision to re-issue a broken stream is taken here too, by the same `after_failure`.
 
 The 401 path is separate from retries: a token the server rejected is dropped, a refreshable
 source mints a new one, and the request is sent once more within the same attempt.
@@ -22,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import NoReturn
 
 from .._auth.sources import AuthProvider
+from .._protocol.decode import decode_completion
+from .._protocol.error_body import make_status_error, request_id_from_headers
 from .._reliability.client_stats import ClientStats, Counters
 from .._reliability.concurrency import ConcurrencyLimiter, Slot
 from .._reliability.ratelimit import RateLimiter
@@ -32,12 +38,14 @@ from ..errors import (
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
-    make_status_error,
 )
-from ..types import Usage
+from ..types import ChatCompletion, ChatCompletionChunk, ResponseInfo, Usage
+from .stream import ChatStream, StreamMetrics
 from .transport import Response, Transport
 
 __all__ = ["Call", "Dispatcher", "Lease"]
+
+ChunkHookFactory = Callable[[], Callable[[ChatCompletionChunk], None] | None]
 
 _OVERLOAD_STATUSES = frozenset({429, 503})
 
@@ -180,6 +188,59 @@ class Dispatcher:
             )
         return make_status_error(response.status, raw, headers=response.headers)
 
+    # -- a call's two shapes -----------------------------------------------------------------
+    async def complete(self, call: Call) -> ChatCompletion:
+        """Run a non-streamed call to its decoded completion (or its final error)."""
+        while True:
+            lease = await self.send(call)
+            response = lease.response
+            try:
+                raw = await response.read()
+                completion = decode_completion(
+                    raw,
+                    status=response.status,
+                    headers=response.headers,
+                    request_id=request_id_from_headers(response.headers),
+                )
+            except APIError as error:
+                # A body that broke (reset, cut short) is a failed attempt like any other; one
+                # that arrived whole but unreadable is final (`RetryPolicy.classify`).
+                lease.end(None)
+                await self.after_failure(call, error)
+                continue
+            except BaseException:
+                lease.end(None)
+                raise
+            lease.end(completion.usage)
+            completion._response = ResponseInfo(  # type: ignore[attr-defined]
+                request_id_from_headers(response.headers), dict(response.headers),
+                response.status,
+            )
+            return completion
+
+    async def open_stream(
+        self, call: Call, *, new_chunk_hook: ChunkHookFactory | None = None
+    ) -> ChatStream:
+        """Send a streamed call; the `ChatStream` reads it and comes back here to restart.
+
+        `new_chunk_hook` makes the per-chunk rewriter (thought separation) for each attempt.
+        """
+        metrics = StreamMetrics(started_at=time.perf_counter())
+        # `started_at` is when the request is about to be sent: after any wait for a slot or
+        # a rate token, so TTFT measures the server, not our own queue.
+        lease = await self.send(call, on_admitted=lambda: _restart_clock(metrics))
+        metrics.headers_at = time.perf_counter()
+        attempt = _StreamAttempt(self, call, lease)
+        return ChatStream(
+            lease.response,
+            metrics=metrics,
+            request_id=request_id_from_headers(lease.response.headers),
+            on_close=attempt.end,
+            restart=attempt.restart,
+            new_chunk_hook=new_chunk_hook,
+            idle_timeout=call.timeouts.idle,
+        )
+
     # -- failures -----------------------------------------------------------------------------
     async def after_failure(
         self,
@@ -302,3 +363,32 @@ class Dispatcher:
             completion_tokens=c.completion_tokens,
             total_tokens=c.total_tokens,
         )
+
+
+class _StreamAttempt:
+    """The lease of a stream's current attempt; a restart ends it and sends the next."""
+
+    __slots__ = ("call", "dispatcher", "lease")
+
+    def __init__(self, dispatcher: Dispatcher, call: Call, lease: Lease) -> None:
+        self.dispatcher = dispatcher
+        self.call = call
+        self.lease = lease
+
+    def end(self, usage: Usage | None) -> None:
+        self.lease.end(usage)
+
+    async def restart(self, error: APIError, chunks_shown: int) -> Response:
+        """Re-issue the call if the retry policy allows it (after its backoff), else raise
+        `error` with the history of every attempt."""
+        self.lease.end(None)
+        dispatcher = self.dispatcher
+        await dispatcher.after_failure(
+            self.call, error, slot=self.lease.slot, chunks_shown=chunks_shown
+        )
+        self.lease = await dispatcher.send(self.call, count=False)
+        return self.lease.response
+
+
+def _restart_clock(metrics: StreamMetrics) -> None:
+    metrics.started_at = time.perf_counter()

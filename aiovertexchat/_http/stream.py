@@ -23,16 +23,17 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from .._protocol.accumulate import ChunkAccumulator
+from .._protocol.decode import CHUNK_DECODER, describe_decode_failure, unreadable_response
+from .._protocol.error_body import make_status_error, parse_error_body, request_id_from_headers
 from .._protocol.sse import SSEDecoder
 from ..errors import (
     APIError,
     APIStatusError,
     APITimeoutError,
+    ResponseTooLargeError,
+    SSEBufferOverflowError,
     StreamInterruptedError,
     StreamTimeoutError,
-    make_status_error,
-    parse_error_body,
-    request_id_from_headers,
 )
 from ..types import ChatCompletion, ChatCompletionChunk, Usage
 
@@ -41,10 +42,11 @@ if TYPE_CHECKING:
 
 __all__ = ["ChatStream", "StreamMetrics"]
 
-_chunk_decoder = msgspec.json.Decoder(ChatCompletionChunk)
 # Given the failure and the number of chunks of the failed attempt already handed to the
 # caller, returns a fresh response to read from, or raises (the failure, with its history).
+# The attempt loop (`attempts.py`) provides it: the decision to restart is taken there.
 Restart = Callable[[APIError, int], Awaitable["Response"]]
+ChunkHook = Callable[[ChatCompletionChunk], None]
 _DONE = "[DONE]"
 
 
@@ -123,6 +125,7 @@ class ChatStream:
         request_id: str | None,
         on_close: Callable[[Usage | None], None] | None = None,
         restart: Restart | None = None,
+        new_chunk_hook: Callable[[], ChunkHook | None] | None = None,
         idle_timeout: float | None = None,
         max_event_size: int = 64 * 1024 * 1024,
     ) -> None:
@@ -135,11 +138,11 @@ class ChatStream:
         self._closed = False
         self._finished = False
         self._chunks = self._iterate()
-        # Set before iteration starts (e.g. thought separation): rewrites each chunk in place
-        # before it is accumulated and yielded. None keeps the per-chunk path as it is.
-        # `_new_hook` makes a fresh one when a restarted attempt begins again from nothing.
-        self._chunk_hook: Callable[[ChatCompletionChunk], None] | None = None
-        self._new_hook: Callable[[], Callable[[ChatCompletionChunk], None] | None] | None = None
+        # Rewrites each chunk in place before it is accumulated and yielded (e.g. thought
+        # separation); None keeps the per-chunk path as it is. `new_chunk_hook` makes a fresh
+        # one per attempt: a restarted attempt begins again from nothing.
+        self._new_hook = new_chunk_hook
+        self._chunk_hook = new_chunk_hook() if new_chunk_hook is not None else None
         self.metrics = metrics
         self.request_id = request_id
         self.response_headers: dict[str, str] = dict(response.headers)
@@ -186,7 +189,7 @@ class ChatStream:
                 metrics = self.metrics
                 chunk_times = metrics.chunk_times
                 clock = time.perf_counter
-                decode = _chunk_decoder.decode
+                decode = CHUNK_DECODER.decode
                 watch = self._idle is not None
                 try:
                     while True:
@@ -202,7 +205,10 @@ class ChatStream:
                             self._wait_began = None
                         if not data:
                             break
-                        events = feed(data)
+                        try:
+                            events = feed(data)
+                        except SSEBufferOverflowError as exc:
+                            raise self._too_large(exc) from exc
                         if not events:
                             continue
                         now = clock()
@@ -321,12 +327,34 @@ class ChatStream:
         error.partial = self.completion
         return error
 
-    def _undecodable(self, payload: str, exc: Exception) -> APIError:
+    def _undecodable(self, payload: str, exc: msgspec.DecodeError) -> APIError:
         parsed = parse_error_body(payload.encode())
         if parsed.code is not None or parsed.google_status is not None:
             return self._error_event(payload)  # e.g. the list form `[{"error": {...}}]`
-        excerpt = payload[:120]
-        return self._interrupted(f"a chunk was not valid JSON ({exc}): {excerpt!r}", exc)
+        unreadable = unreadable_response(
+            payload, exc, what="a chat.completion.chunk", status=self._response.status,
+            headers=self.response_headers, request_id=self.request_id,
+        )
+        received = len(self.metrics.chunk_times)
+        why, _ = describe_decode_failure(exc)
+        # Still a StreamInterruptedError (it carries .partial); its cause marks it final.
+        return StreamInterruptedError(
+            f"a chunk was {why}: {payload[:120]!r} (after {received} chunks; what arrived is "
+            "in .partial; not retried: the server already did the work)",
+            partial=self.completion,
+            chunks_received=received,
+            cause=unreadable,
+        )
+
+    def _too_large(self, exc: SSEBufferOverflowError) -> ResponseTooLargeError:
+        received = len(self.metrics.chunk_times)
+        return ResponseTooLargeError(
+            f"one stream event grew past {exc.limit} bytes (max_event_size) after {received} "
+            "chunks; what arrived is in .partial",
+            limit_name="max_event_size",
+            limit=exc.limit,
+            partial=self.completion,
+        )
 
     # -- closing ------------------------------------------------------------------------------
     def _close(self, *, clean: bool) -> None:
