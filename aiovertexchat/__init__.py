@@ -5,30 +5,12 @@ from ._auth.google import AuthStats, GoogleAuth
 from ._auth.schedule import RefreshPolicy
 from ._auth.sources import AuthProvider, CallableToken, NoAuth, StaticToken
 from ._http.stream import ChatStream, StreamMetrics
-from ._protocol.google_options import (
-    ConflictingParametersError,
-    GoogleExtras,
-    SafetySetting,
-    ThinkingConfig,
-)
-from ._protocol.multimodal import (
-    MediaError,
-    MediaTooLargeError,
-    UnknownMediaTypeError,
-    audio_part,
-    file_part,
-    image_part,
-    text_part,
-)
-from ._protocol.schema import UnsupportedSchemaError
+from ._protocol.google_options import GoogleExtras, SafetySetting, ThinkingConfig
+from ._protocol.multimodal import audio_part, file_part, image_part, text_part
 from ._protocol.structured import (
-    ContentFilterFinishReasonError,
-    InvalidJSONError,
-    LengthFinishReasonError,
     ParsedChatCompletion,
     ParsedChatCompletionMessage,
     ParsedChoice,
-    StructuredOutputError,
     parse_completion,
     resolve_response_format,
 )
@@ -42,20 +24,36 @@ from .client import AsyncVertexChat, ResponseInfo
 from .errors import (
     APIConnectionError,
     APIError,
+    APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
     ConflictError,
+    ConflictingParametersError,
+    ContentFilterFinishReasonError,
+    Failure,
+    FailureKind,
     InternalServerError,
+    InvalidJSONError,
+    InvalidRequestError,
+    LengthFinishReasonError,
+    MediaError,
+    MediaTooLargeError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    ResponseTooLargeError,
     StreamInterruptedError,
     StreamTimeoutError,
+    StructuredOutputError,
     TokenRefreshError,
+    UnknownMediaTypeError,
+    UnknownParameterError,
     UnprocessableEntityError,
+    UnsupportedSchemaError,
+    classify_failure,
 )
 from .types import (
     ChatCompletion,
@@ -75,6 +73,7 @@ _compat.install()
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
     "AsyncVertexChat",
@@ -95,10 +94,13 @@ __all__ = [
     "ConflictError",
     "ConflictingParametersError",
     "ContentFilterFinishReasonError",
+    "Failure",
+    "FailureKind",
     "GoogleAuth",
     "GoogleExtras",
     "InternalServerError",
     "InvalidJSONError",
+    "InvalidRequestError",
     "LengthFinishReasonError",
     "MediaError",
     "MediaTooLargeError",
@@ -112,6 +114,7 @@ __all__ = [
     "RateLimitError",
     "RefreshPolicy",
     "ResponseInfo",
+    "ResponseTooLargeError",
     "RetryPolicy",
     "SafetySetting",
     "StaticToken",
@@ -125,11 +128,13 @@ __all__ = [
     "TokenRefreshError",
     "ToolCall",
     "UnknownMediaTypeError",
+    "UnknownParameterError",
     "UnprocessableEntityError",
     "UnsupportedSchemaError",
     "Usage",
     "__version__",
     "audio_part",
+    "classify_failure",
     "file_part",
     "function_tool",
     "image_part",

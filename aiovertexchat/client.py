@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 from ._auth.google import AuthStats, GoogleAuth
 from ._auth.sources import AuthProvider, CallableToken, NoAuth, StaticToken, TokenFunc
 from ._http.attempts import Call, Dispatcher
-from ._http.endpoints import Target, resolve_target
+from ._http.endpoints import ResolvedEndpoint, resolve_target
 from ._http.stream import ChatStream
 from ._http.transport import Transport
 from ._protocol.google_options import (
@@ -106,12 +106,41 @@ class Completions:
     ) -> ChatCompletion | ChatStream:
         """Create a chat completion; with `stream=True`, a `ChatStream` of chunks.
 
-        Parameters are named as in the OpenAI API; `None` leaves one out. `extra_body` is merged
-        into the JSON body last. `timeout`: a `Timeouts`, or seconds for the total deadline
-        over all attempts, stream included; `retry` replaces the client's `RetryPolicy`.
-        `google` carries Gemini's extras (sent as `"extra_body": {"google": ...}`). Thoughts
-        (`<marker>` tags, `thought: true` pieces) go to `reasoning` unless
-        `separate_thoughts=False`.
+        Args:
+            messages: the conversation, as OpenAI message dicts (`{"role", "content", ...}`).
+            model: the model ("google/gemini-2.5-flash" on managed Gemini, which needs the
+                publisher prefix; whatever the server serves elsewhere). None: the server's.
+            stream: False (default) returns a `ChatCompletion`; True returns a `ChatStream`
+                once the response headers have arrived.
+            extra_body: fields merged into the JSON body last, sent as given (server-specific
+                parameters).
+            extra_headers: headers for this call, over the client's `default_headers`.
+            timeout: a `Timeouts`, or seconds for the total deadline over all attempts, stream
+                included. Default: the client's.
+            retry: a `RetryPolicy` replacing the client's for this call.
+            google: Gemini's extras (`GoogleExtras` or a dict), sent as
+                `"extra_body": {"google": ...}`.
+            separate_thoughts: move thoughts (`<marker>` tags, `thought: true` pieces) from
+                `content` to `reasoning` (default True).
+            **params: the OpenAI request parameters (`max_tokens`, `temperature`, `tools`,
+                `response_format`, ...; see `CompletionParams`). None leaves one out.
+
+        Raises:
+            UnknownParameterError: a parameter name the API does not have (a `TypeError`);
+                nothing is sent, and the message suggests the closest name.
+            InvalidRequestError: a request refused before sending (empty `messages`, a bare
+                model on managed Gemini, `ConflictingParametersError`, `MediaError`, ...).
+            APIStatusError: the server answered an error status after retries (its subclasses:
+                `BadRequestError` 400, `AuthenticationError` 401, `PermissionDeniedError` 403,
+                `NotFoundError` 404, `RateLimitError` 429, `InternalServerError` 5xx, ...).
+            APITimeoutError: a limit of `Timeouts` fired (`.kind` names which).
+            APIConnectionError: no usable answer arrived (refused, reset, DNS, TLS).
+            APIResponseValidationError: a 2xx answer that is not a chat completion (not
+                retried: the server did the work).
+            TokenRefreshError: no access token could be obtained.
+            Errors while iterating a stream: `StreamInterruptedError` / `StreamTimeoutError`
+            (with `.partial`), `ResponseTooLargeError`, `APIStatusError` for an error event.
+            Every failure after retries carries `.attempts`, one line per attempt.
         """
         check_param_names(params, call_keywords=_CALL_KEYWORDS)
         client = self._client
@@ -234,6 +263,46 @@ class AsyncVertexChat:
     """Async client for Vertex AI's OpenAI-compatible Chat Completions API (or any compatible URL).
 
     Use as `async with AsyncVertexChat(...) as client:` or call `await client.aclose()`.
+
+    Where requests go (first match wins): `base_url`; else Vertex from `project` / `location`
+    (or `dedicated_domain`); else the `OPENAI_BASE_URL` environment variable; else Vertex from
+    `GOOGLE_CLOUD_PROJECT` / `GOOGLE_CLOUD_LOCATION`.
+
+    Args:
+        project: Google Cloud project id or number (Vertex URLs). Default: the
+            `GOOGLE_CLOUD_PROJECT` environment variable.
+        location: Vertex region such as "us-central1", or "global". Default:
+            `GOOGLE_CLOUD_LOCATION` (one of the two is required for a Vertex URL).
+        endpoint: "openapi" for managed Gemini (default), or the numeric id of a self-deployed
+            endpoint (vLLM, TGI, ...).
+        api_version: "v1" (default) or "v1beta1".
+        base_url: any OpenAI-compatible base URL (everything before `/chat/completions`);
+            overrides the Vertex settings.
+        api_key: a fixed bearer token (an access token for Vertex, a key elsewhere). Default
+            for non-Vertex URLs: `OPENAI_API_KEY`.
+        token: a callable (sync or async) returning the current access token; called per attempt.
+        auth: an `AuthProvider` such as `GoogleAuth(...)`. Give at most one of `api_key`,
+            `token` and `auth`; with none, Vertex URLs use Application Default Credentials
+            through `GoogleAuth()` (refreshed in the background) and other URLs send no token.
+        dedicated_domain: the DNS name of a dedicated endpoint (`...prediction.vertexai.goog`).
+        max_concurrency: most requests in flight (default 100; None: no limit). Also sizes the
+            connection pool.
+        min_concurrency: the floor the adaptive limit never goes below (default 1).
+        adaptive_concurrency: halve the limit on 429/503 and regrow it slowly (default True).
+        rate_limit: a `RateLimit(rpm=..., tpm=...)` applied before sending (default None).
+        retry: the `RetryPolicy` (default: 4 attempts, full-jitter backoff 0.5 s .. 20 s,
+            `Retry-After` obeyed up to 60 s, a retry budget).
+        timeout: a `Timeouts`, or seconds for the total deadline of each call (default
+            `Timeouts()`: connect 10 s, first byte 600 s, idle 120 s, no total).
+        max_connections: connection pool size (default: `max_concurrency`, or 100).
+        default_headers: headers sent with every request.
+        environ: the environment to read instead of `os.environ` (tests, sandboxes).
+
+    Raises:
+        ConfigurationError: settings that cannot work together or are malformed (an unknown
+            location, an endpoint that is neither "openapi" nor a number, no project for a
+            Vertex URL, more than one of `api_key` / `token` / `auth`, limits below 1). Nothing
+            blocks or touches the network here: credentials are looked up at first use.
     """
 
     def __init__(
@@ -259,7 +328,7 @@ class AsyncVertexChat:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
-        self._target: Target = resolve_target(
+        self._target: ResolvedEndpoint = resolve_target(
             project=project,
             location=location,
             endpoint=str(endpoint),

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
 
-__all__ = ["Target", "resolve_target"]
+__all__ = ["ResolvedEndpoint", "resolve_target"]
 
 _API_VERSIONS = ("v1", "v1beta1")
 _LOCATION_RE = re.compile(r"^[a-z]+(-[a-z0-9]+)*$")
@@ -25,7 +25,7 @@ _ENDPOINT_RE = re.compile(r"^(openapi|[0-9]+)$")
 
 
 @dataclass(frozen=True)
-class Target:
+class ResolvedEndpoint:
     """A resolved destination: the base URL (everything before `/chat/completions`)."""
 
     base_url: str
@@ -105,16 +105,16 @@ def resolve_target(
     base_url: str | None,
     dedicated_domain: str | None = None,
     environ: Mapping[str, str] | None = None,
-) -> Target:
+) -> ResolvedEndpoint:
     env = os.environ if environ is None else environ
     if base_url:
         url = _clean_base_url(base_url, "base_url")
-        return Target(url, is_vertex=_looks_like_vertex(url))
+        return ResolvedEndpoint(url, is_vertex=_looks_like_vertex(url))
     explicit_vertex = project is not None or location is not None or dedicated_domain is not None
     env_base = env.get("OPENAI_BASE_URL")
     if env_base and not explicit_vertex:
         url = _clean_base_url(env_base, "OPENAI_BASE_URL")
-        return Target(url, is_vertex=_looks_like_vertex(url), from_openai_env=True)
+        return ResolvedEndpoint(url, is_vertex=_looks_like_vertex(url), from_openai_env=True)
     project = project or env.get("GOOGLE_CLOUD_PROJECT")
     location = location or env.get("GOOGLE_CLOUD_LOCATION")
     if not project:
@@ -134,7 +134,7 @@ def resolve_target(
         api_version=api_version,
         dedicated_domain=dedicated_domain,
     )
-    return Target(url, is_vertex=True)
+    return ResolvedEndpoint(url, is_vertex=True)
 
 
 def _looks_like_vertex(url: str) -> bool:

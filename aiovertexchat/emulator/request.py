@@ -26,7 +26,7 @@ __all__ = [
     "GoogleOptions",
     "Message",
     "RequestError",
-    "ResponseFormat",
+    "RequestedResponseFormat",
     "Route",
     "StreamOptions",
     "Tool",
@@ -72,19 +72,19 @@ class JsonSchemaSpec(msgspec.Struct):
     strict: bool | None = None
 
 
-class ResponseFormat(msgspec.Struct):
+class RequestedResponseFormat(msgspec.Struct):
     type: str = "text"
     json_schema: JsonSchemaSpec | None = None
 
 
-class ThinkingConfig(msgspec.Struct):
+class RequestedThinking(msgspec.Struct):
     include_thoughts: bool | None = None
     thinking_budget: int | None = None
     thinking_level: str | None = None
 
 
 class GoogleOptions(msgspec.Struct):
-    thinking_config: ThinkingConfig | None = None
+    thinking_config: RequestedThinking | None = None
     thought_tag_marker: str | None = None
     safety_settings: list[dict[str, Any]] | None = None
     cached_content: str | None = None
@@ -117,7 +117,7 @@ class ChatRequest(msgspec.Struct):
     parallel_tool_calls: bool | None = None
     functions: list[FunctionDef] | None = None
     function_call: str | dict[str, Any] | None = None
-    response_format: ResponseFormat | None = None
+    response_format: RequestedResponseFormat | None = None
     reasoning_effort: str | None = None
     logprobs: bool | None = None
     top_logprobs: Annotated[int, msgspec.Meta(ge=0, le=20)] | None = None
