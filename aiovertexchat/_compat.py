@@ -58,11 +58,19 @@ class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             return None
         return importlib.util.spec_from_loader(fullname, self)
 
+    def __init__(self) -> None:
+        self._own_specs: dict[str, importlib.machinery.ModuleSpec | None] = {}
+
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
-        return importlib.import_module(MOVED_MODULES[spec.name])
+        module = importlib.import_module(MOVED_MODULES[spec.name])
+        self._own_specs[module.__name__] = module.__spec__
+        return module
 
     def exec_module(self, module: ModuleType) -> None:
-        """Nothing to run: the module was imported under its new name."""
+        """Nothing to run: the module was imported under its new name. The import system has
+        just stamped the alias's spec on it; give it back its own, or relative imports inside
+        it would resolve against the old path (`__package__ != __spec__.parent`)."""
+        module.__spec__ = self._own_specs.pop(module.__name__, module.__spec__)
 
 
 _FINDER = _MovedModuleFinder()

@@ -227,6 +227,9 @@ def test_old_module_paths_import_the_moved_module(old: str) -> None:
     module = importlib.import_module(old)
     assert module is importlib.import_module(MOVED_MODULES[old])
     assert sys.modules[old] is module
+    # The module keeps its own identity: relative imports inside it still resolve.
+    assert module.__spec__ is not None and module.__spec__.name == MOVED_MODULES[old]
+    assert module.__package__ == module.__spec__.parent
 
 
 def test_old_paths_give_the_same_classes() -> None:

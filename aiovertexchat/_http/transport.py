@@ -12,6 +12,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import NoReturn
 
 import aiohttp
 
@@ -105,14 +106,26 @@ class Response:
                 self._raw.close()
 
     async def read_chunk(self) -> bytes:
-        """Whatever body bytes are available next; `b""` at the end of the body."""
+        """Whatever body bytes are available next; `b""` at the end of the body.
+
+        When the connection fails, bytes that had already arrived are handed over first and the
+        failure is raised by the next call: they belong in the caller's `.partial`.
+        """
         try:
             return await self._content.readany()
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            # aiohttp's reader raises a stored failure before it returns what is buffered
+            # (seen on Python 3.10, where the reset often lands before the loop reads).
+            leftover = _buffered(self._content)
+            if leftover:
+                return leftover
+            self._raise_read_failure(exc)
+
+    def _raise_read_failure(self, exc: BaseException) -> NoReturn:
+        if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
             kind = _timeout_kind(exc, "total")
             raise APITimeoutError(f"reading the stream: {kind} timeout", kind=kind) from exc
-        except aiohttp.ClientError as exc:
-            raise APIConnectionError(f"stream broke: {type(exc).__name__}: {exc}") from exc
+        raise APIConnectionError(f"stream broke: {type(exc).__name__}: {exc}") from exc
 
     def fail(self, error: BaseException) -> None:
         """Make a pending (or the next) body read raise `error` (e.g. an idle timeout)."""
@@ -129,6 +142,14 @@ class Response:
     @property
     def closed(self) -> bool:
         return bool(self._raw.closed)
+
+
+def _buffered(content: aiohttp.StreamReader) -> bytes:
+    """Bytes the reader holds but would not hand over because a failure is stored."""
+    if not getattr(content, "_buffer", None):
+        return b""
+    data: bytes = content._read_nowait(-1)
+    return data
 
 
 class Transport:
