@@ -1,18 +1,15 @@
-"""The latency histogram against exact nearest-rank percentiles."""
-
-import math
+"""The latency histogram against the exact percentiles of the bench's definition."""
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from aiovertexchat.batch.histogram import LatencyHistogram
+from aiovertexchat.bench.sample_stats import percentile
 
 
 def exact(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
+    return percentile(sorted(values), q)
 
 
 latencies = st.lists(
@@ -28,7 +25,9 @@ def test_percentile_is_within_one_percent_above_exact(values: list[float], q: fl
     want = exact(values, q)
     got = hist.percentile(q)
     assert got is not None
-    assert want <= got <= max(want * 1.01, 1e-6)
+    # Bucketing only raises values, by at most 1 % (or to the 1e-6 floor); the interpolation
+    # between two ranks may round the last bit either way.
+    assert want * (1 - 1e-12) <= got <= want * 1.01 + 1e-6
     assert hist.count == len(values)
     assert hist.min == min(values) and hist.max == max(values)
 

@@ -40,7 +40,7 @@ def start_emulator(*args: str) -> tuple[subprocess.Popen[bytes], str]:
 
 @pytest.fixture
 def faulty_emulator() -> Iterator[str]:
-    proc, url = start_emulator("--ttft", "0.003", "--fault", "429", "--fault", "500",
+    proc, url = start_emulator("--ttft", "3ms", "--fault", "429", "--fault", "500",
                                "--fault", "reset-before-headers", "--fault-rate", "0.05",
                                "--seed", "3")
     yield url
@@ -49,7 +49,7 @@ def faulty_emulator() -> Iterator[str]:
 
 @pytest.fixture
 def slow_emulator() -> Iterator[str]:
-    proc, url = start_emulator("--ttft", "0.02")
+    proc, url = start_emulator("--ttft", "20ms")
     yield url
     stop(proc)
 
@@ -109,7 +109,7 @@ def test_kill_9_at_random_points_then_resume_records_each_item_once(
     ids = write_input(source, 2000)
     cmd = batch_cmd(str(source), "-o", str(out), "--errors", str(errors), "--base-url",
                     faulty_emulator, "--concurrency", "8", "--progress", "plain",
-                    "--progress-interval", "0.01")
+                    "--progress-interval", "10ms")
     rng = random.Random(20240606)
     kills = 0
     for _ in range(4):
@@ -137,7 +137,7 @@ def test_signal_stops_gracefully_and_prints_the_resume_command(
     ids = write_input(source, 160)
     summary = tmp_path / "summary.json"
     cmd = batch_cmd(str(source), "-o", str(out), "--base-url", slow_emulator,
-                    "--concurrency", "4", "--progress", "plain", "--progress-interval", "0.01",
+                    "--concurrency", "4", "--progress", "plain", "--progress-interval", "10ms",
                     "--summary-json", str(summary))
     proc, done = run_until(cmd, done_at=8)
     assert done >= 8

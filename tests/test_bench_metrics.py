@@ -155,7 +155,7 @@ def test_client_token_discrepancy_and_multi_token_chunks() -> None:
 
 
 def test_slo_missing_metrics_and_parsing() -> None:
-    slo = SLO.parse("ttft=500ms, tpot=50ms,itl=0.2,e2e=10s")
+    slo = SLO.parse("ttft=500ms, tpot=50ms,itl=200ms,e2e=10s")
     assert slo.limits == {"ttft": 0.5, "tpot": 0.05, "itl": 0.2, "e2e": 10.0}
     # TPOT and ITL are undefined for one-token answers and count as met; TTFT does not.
     assert slo.violations({"ttft": 0.1, "tpot": None, "itl": None, "e2e": 1.0}) == []

@@ -10,10 +10,10 @@ from aiovertexchat.emulator import Emulator
 
 def test_chat_streams_answer_from_in_process_emulator(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["chat", "hello", "--emulator", "--max-tokens", "4",
-                 "--emulator-ttft", "0", "--emulator-itl", "0"]) == 0
+                 "--emulator-ttft", "0s", "--emulator-itl", "0s"]) == 0
     streamed = capsys.readouterr().out.strip()
     assert main(["chat", "hello", "--emulator", "--max-tokens", "4", "--no-stream",
-                 "--emulator-ttft", "0", "--emulator-itl", "0"]) == 0
+                 "--emulator-ttft", "0s", "--emulator-itl", "0s"]) == 0
     assert capsys.readouterr().out.strip() == streamed
     assert len(streamed.split()) == 4
 
@@ -42,7 +42,7 @@ def test_chat_error_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -
 
 def test_demo_prints_latency_summary(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--requests", "20", "--concurrency", "4",
-                 "--emulator-ttft", "0", "--emulator-itl", "0"]) == 0
+                 "--emulator-ttft", "0s", "--emulator-itl", "0s"]) == 0
     out = capsys.readouterr().out
     assert "20 requests in" in out
     assert "TTFT: p50" in out and "end-to-end: p50" in out

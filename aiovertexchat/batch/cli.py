@@ -9,12 +9,10 @@ command that resumes printed on stderr.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shlex
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,16 @@ from .._protocol.pricing import PriceTable
 from .._reliability.ratelimit import RateLimit
 from .._reliability.retry import RetryPolicy
 from .._reliability.timeouts import Timeouts
-from ..client import AsyncVertexChat
+from ..cli import report
+from ..cli.options import (
+    add_credential_options,
+    add_emulator_knobs,
+    add_target_options,
+    duration,
+    format_duration,
+    open_client,
+    resolve,
+)
 from .engine import DEFAULT_CONCURRENCY
 from .job import BadInputError, BatchJob, JobConfig, JobConfigError, JobOutcome, JobStoppedError
 from .journal import JournalCorruptError, JournalLockedError
@@ -38,6 +45,8 @@ EXIT_SOME_FAILED = 3
 
 # Flags left out of the resume command: resuming must not retry what failed in this run.
 _NOT_RESUMED = frozenset({"retry_failed"})
+# Stands for an --api-key value in the printed resume command.
+_KEY_PLACEHOLDER = "KEY"
 
 
 def _positive_int(text: str) -> int:
@@ -50,14 +59,12 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
+def _jsonl_file(text: str) -> Path:
+    """A path that is not a directory (whether it must exist is the job's to say)."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a directory; give a .jsonl file")
+    return path
 
 
 def register(subparsers: Any) -> None:
@@ -70,9 +77,9 @@ def register(subparsers: Any) -> None:
         "output format; failures go to the errors file. Rerunning the same command resumes. "
         "The whole input is checked before anything is sent.",
     )
-    p.add_argument("input", type=Path, metavar="INPUT.jsonl")
-    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUTPUT.jsonl")
-    p.add_argument("--errors", type=Path, metavar="ERRORS.jsonl",
+    p.add_argument("input", type=_jsonl_file, metavar="INPUT.jsonl")
+    p.add_argument("-o", "--output", type=_jsonl_file, required=True, metavar="OUTPUT.jsonl")
+    p.add_argument("--errors", type=_jsonl_file, metavar="ERRORS.jsonl",
                    help="failed items (default: OUTPUT with .errors.jsonl)")
     p.add_argument("--concurrency", type=_positive_int, default=DEFAULT_CONCURRENCY,
                    help="requests in flight at most (default %(default)s)")
@@ -86,13 +93,14 @@ def register(subparsers: Any) -> None:
                    "connection failures are retried with backoff (default %(default)s; "
                    "1 = no retries)")
     p.add_argument("--model", help="model for lines whose body names none")
-    p.add_argument("--timeout", type=_non_negative,
-                   help="seconds each attempt may wait for its answer (default 600)")
+    p.add_argument("--timeout", type=duration, metavar="DURATION",
+                   help="how long each attempt may wait for its answer, e.g. 90s or 10m; "
+                   "0s for no limit (default 10m)")
     p.add_argument("--retry-failed", action="store_true",
                    help="run again the items in the errors file (they leave it first)")
-    p.add_argument("--grace", type=_non_negative, default=30.0,
-                   help="on SIGINT/SIGTERM, seconds in-flight requests get to finish "
-                   "(default %(default)s)")
+    p.add_argument("--grace", type=duration, metavar="DURATION", default=30.0,
+                   help="on SIGINT/SIGTERM, how long in-flight requests get to finish "
+                   "(default %(default)gs)")
     p.add_argument("--prices", type=Path, help="price table JSON (default: the bundled one)")
     p.add_argument("--summary-json", type=Path, metavar="PATH",
                    help="write the final summary as JSON")
@@ -101,19 +109,13 @@ def register(subparsers: Any) -> None:
                       help="no progress and no summary text (errors still go to stderr)")
     show.add_argument("--progress", choices=("auto", "bar", "plain"), default="auto",
                       help="bar on a terminal, plain lines otherwise (default %(default)s)")
-    show.add_argument("--progress-interval", type=_non_negative, default=10.0,
-                      help="seconds between plain progress lines (default %(default)s)")
-    target = p.add_mutually_exclusive_group()
-    target.add_argument("--base-url", help="any OpenAI-compatible base URL (else Vertex "
-                        "settings from GOOGLE_CLOUD_PROJECT/LOCATION or OPENAI_BASE_URL)")
-    target.add_argument("--emulator", action="store_true", help="use an in-process emulator")
-    emu = p.add_argument_group("emulator (with --emulator)")
-    emu.add_argument("--emulator-ttft", type=_non_negative, default=0.0)
-    emu.add_argument("--emulator-itl", type=_non_negative, default=0.0)
-    emu.add_argument("--emulator-fault", action="append", default=[], metavar="SPEC",
-                     help="fault spec drawn at --emulator-fault-rate (repeatable)")
-    emu.add_argument("--emulator-fault-rate", type=_non_negative, default=0.0)
-    p.set_defaults(batch_parser=p)
+    show.add_argument("--progress-interval", type=duration, metavar="DURATION", default=10.0,
+                      help="time between plain progress lines (default %(default)gs)")
+    # Shared with chat and bench (added last: the resume command lists flags in this order).
+    add_target_options(p)
+    add_credential_options(p)
+    add_emulator_knobs(p)
+    p.set_defaults(batch_parser=p, handler=command)
 
 
 def resume_command(args: argparse.Namespace) -> str:
@@ -132,13 +134,16 @@ def resume_command(args: argparse.Namespace) -> str:
         elif isinstance(action, argparse._AppendAction):
             for item in value:
                 words += [flag, str(item)]
+        elif action.dest == "api_key":
+            words += [flag, _KEY_PLACEHOLDER]  # the token itself is never printed
+        elif action.type is duration:
+            words += [flag, format_duration(value)]
         else:
             words += [flag, str(value)]
     return shlex.join(words)
 
 
-@contextlib.asynccontextmanager
-async def _client(args: argparse.Namespace) -> AsyncIterator[AsyncVertexChat]:
+def _client_options(args: argparse.Namespace) -> dict[str, Any]:
     # Batch settings: the concurrency is the ceiling of the adaptive limit (429s lower it),
     # retries are patient (nobody is waiting on one item), and the item is never half-shown,
     # so a broken answer may be asked again.
@@ -150,25 +155,7 @@ async def _client(args: argparse.Namespace) -> AsyncIterator[AsyncVertexChat]:
     }
     if args.rpm is not None or args.tpm is not None:
         options["rate_limit"] = RateLimit(rpm=args.rpm, tpm=args.tpm)
-    if args.emulator:
-        from ..emulator import Emulator, EmulatorConfig, Fault
-
-        try:
-            config = EmulatorConfig(
-                ttft=args.emulator_ttft,
-                itl=args.emulator_itl,
-                faults=tuple(Fault.parse(spec) for spec in args.emulator_fault),
-                fault_rate=args.emulator_fault_rate,
-            )
-        except ValueError as exc:
-            raise JobConfigError(f"emulator settings: {exc}") from None
-        async with Emulator(config) as emulator, AsyncVertexChat(
-            base_url=emulator.base_url, api_key="emulator", **options
-        ) as client:
-            yield client
-        return
-    async with AsyncVertexChat(base_url=args.base_url, **options) as client:
-        yield client
+    return options
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -198,7 +185,7 @@ async def command(args: argparse.Namespace) -> int:
     try:
         prices = PriceTable.from_file(args.prices) if args.prices else PriceTable.default()
     except (OSError, ValueError, KeyError) as exc:
-        print(f"error: cannot read the price table {args.prices}: {exc}", file=sys.stderr)
+        report.error(f"cannot read the price table {args.prices}: {exc}")
         return EXIT_ERROR
     reporter = make_reporter(
         "quiet" if args.quiet else args.progress, interval=args.progress_interval
@@ -216,9 +203,10 @@ async def command(args: argparse.Namespace) -> int:
         grace=args.grace,
         options=options,
     )
+    setup = resolve(args)
     job: BatchJob | None = None
     try:
-        async with _client(args) as client:
+        async with open_client(setup, **_client_options(args)) as client:
             job = BatchJob(client, config, reporter=reporter, prices=prices)
             with stop_on_signals(job.request_stop):
                 outcome = await job.run()
@@ -229,10 +217,10 @@ async def command(args: argparse.Namespace) -> int:
         print(f"{exc}", file=sys.stderr)
         return exit_code_for(job.stop_signal if job is not None else None)
     except (JobConfigError, JournalCorruptError, JournalLockedError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        report.error(exc)
         return EXIT_ERROR
     except (OSError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        report.error(exc)
         print(f"what was recorded is kept; to resume: {resume_command(args)}", file=sys.stderr)
         return EXIT_ERROR
     _report(args, outcome, job)

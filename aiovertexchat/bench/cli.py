@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from .._protocol.pricing import PriceTable
+from ..cli import report
+from ..cli.options import (
+    add_credential_options,
+    add_emulator_knobs,
+    add_target_options,
+    api_keys_by_target,
+    duration,
+    vertex_base_url,
+)
+from ..cli.report import UsageError
+from ..emulator.cli import config_from_options
 from .arrivals import ArrivalProcess
 from .emulated import EmulatorSettings
 from .health import HealthThresholds
@@ -61,19 +71,19 @@ def register(subparsers: Any) -> None:
         "could not keep up. Without a target it runs against the embedded emulator.",
     )
     where = p.add_argument_group("targets")
-    where.add_argument("--base-url", help="one OpenAI-compatible base URL to measure")
-    where.add_argument("--emulator", action="store_true",
-                       help="measure the embedded emulator (the default without a target)")
     where.add_argument("--target", action="append", default=[], type=_checked(Target.parse),
                        metavar="NAME=URL[@MODEL]",
                        help="repeatable: compare targets side by side; URL may be 'emulator'")
     where.add_argument("--model", default=DEFAULT_MODEL, help="model for targets that name none")
-    where.add_argument("--api-key-env", action="append", default=[], metavar="[NAME=]VAR",
-                       help="read the access token from environment variable VAR (for target "
-                       "NAME, or for all); otherwise the client's own resolution applies")
     where.add_argument("--max-connections", type=int,
                        help="client connection pool size (default: largest concurrency, "
                        "at least 256)")
+    # Shared with chat and batch; here --base-url, the Vertex flags and --emulator each add
+    # one target, and no target at all means the embedded emulator.
+    add_target_options(p, emulator_excludes_url=False,
+                       emulator_help="measure the embedded emulator (the default without "
+                       "a target)")
+    add_credential_options(p, per_target=True)
 
     load = p.add_argument_group("load")
     kind = load.add_mutually_exclusive_group()
@@ -85,7 +95,7 @@ def register(subparsers: Any) -> None:
                       help="open-loop arrivals: poisson, constant or gamma:K (default poisson)")
     load.add_argument("--requests", type=int, help="measured requests per load point "
                       "(default 100 unless --duration is given)")
-    load.add_argument("--duration", type=_checked(parse_seconds),
+    load.add_argument("--duration", type=duration, metavar="DURATION",
                       help="stop sending after this long (e.g. 30s); with --requests, "
                       "whichever comes first")
     load.add_argument("--warmup", type=int, default=0,
@@ -109,7 +119,7 @@ def register(subparsers: Any) -> None:
                       help="unique prefix per request, defeating server prefix caches")
     work.add_argument("--extra-body", type=json.loads, metavar="JSON",
                       help='merged into each request body, e.g. \'{"ignore_eos": true}\'')
-    work.add_argument("--timeout", type=_checked(parse_seconds), default=300.0,
+    work.add_argument("--timeout", type=duration, metavar="DURATION", default=300.0,
                       help="per-request timeout (default 300s)")
     work.add_argument("--count-tokens", choices=sorted(_COUNTERS), default="chunks",
                       help="client-side output token count compared with usage (default: "
@@ -127,15 +137,7 @@ def register(subparsers: Any) -> None:
                        metavar="schedule_lag=10ms,loop_lag=10ms,achieved=0.9,cpu=0.9",
                        help="client-health limits beyond which a run is flagged invalid")
 
-    emu = p.add_argument_group("embedded emulator")
-    emu.add_argument("--emulator-ttft", type=_checked(parse_seconds), default=0.05)
-    emu.add_argument("--emulator-itl", type=_checked(parse_seconds), default=0.005)
-    emu.add_argument("--emulator-fault", action="append", default=[], metavar="SPEC",
-                     type=_checked(_fault_spec),
-                     help="fault drawn at --emulator-fault-rate, e.g. 503 or 429")
-    emu.add_argument("--emulator-fault-rate", type=float, default=0.0)
-    emu.add_argument("--emulator-max-concurrency", type=int,
-                     help="the emulator answers 429 beyond this many requests in flight")
+    add_emulator_knobs(p, ttft=0.05, itl=0.005, title="embedded emulator")
 
     out = p.add_argument_group("output")
     out.add_argument("--json", metavar="OUT.json", help="summary as JSON")
@@ -146,13 +148,7 @@ def register(subparsers: Any) -> None:
     out.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     out.add_argument("--strict", action="store_true",
                      help="exit with status 3 when any run is flagged invalid")
-
-
-def _fault_spec(text: str) -> str:
-    """Checked here so a typo is a flag error, not an emulator that fails to start."""
-    from ..emulator.faults import Fault
-
-    return str(Fault.parse(text))
+    p.set_defaults(handler=command)
 
 
 def _thresholds(text: str) -> HealthThresholds:
@@ -170,30 +166,16 @@ def _thresholds(text: str) -> HealthThresholds:
     return HealthThresholds(**values)
 
 
-def _api_keys(specs: list[str], targets: list[Target]) -> dict[str, str]:
-    """Target name -> token, read from the named environment variables (never printed)."""
-    keys: dict[str, str] = {}
-    for spec in specs:
-        name, eq, var = spec.rpartition("=")
-        var = var.strip()
-        value = os.environ.get(var)
-        if not value:
-            raise ValueError(f"--api-key-env: environment variable {var} is not set or empty")
-        for target in targets:
-            if not eq or target.name == name.strip():
-                keys[target.name] = value
-        if eq and name.strip() not in {t.name for t in targets}:
-            raise ValueError(f"--api-key-env names target {name.strip()!r}, which is not given")
-    return keys
-
-
 def _targets(args: argparse.Namespace) -> list[Target]:
     targets: list[Target] = list(args.target)
     if args.base_url:
         targets.append(Target("target", args.base_url))
+    vertex = vertex_base_url(args)
+    if vertex is not None:
+        targets.append(Target("vertex", vertex))
     if args.emulator or not targets:
         targets.append(Target(EMULATOR))
-    keys = _api_keys(args.api_key_env, targets)
+    keys = api_keys_by_target(args, [t.name for t in targets])
     return [
         Target(t.name, t.base_url, t.model, keys.get(t.name), t.client_options)
         for t in targets
@@ -237,14 +219,20 @@ def build_config(args: argparse.Namespace) -> BenchConfig:
         token_counter=_COUNTERS[args.count_tokens],
         max_connections=args.max_connections,
         seed=args.seed,
-        emulator=EmulatorSettings(
-            ttft=args.emulator_ttft,
-            itl=args.emulator_itl,
-            faults=tuple(args.emulator_fault),
-            fault_rate=args.emulator_fault_rate,
-            max_concurrency=args.emulator_max_concurrency,
-            seed=args.seed,
-        ),
+        emulator=_emulator_settings(args),
+    )
+
+
+def _emulator_settings(args: argparse.Namespace) -> EmulatorSettings:
+    """The `--emulator-*` flags, read like every CLI reads them, for the emulator process."""
+    config = config_from_options(args, seed=args.seed)
+    return EmulatorSettings(
+        ttft=config.ttft,
+        itl=config.itl,
+        faults=tuple(str(fault) for fault in config.faults),
+        fault_rate=config.fault_rate,
+        max_concurrency=config.max_concurrency,
+        seed=config.seed,
     )
 
 
@@ -263,8 +251,8 @@ async def command(args: argparse.Namespace) -> int:
 
     try:
         config = build_config(args)
-    except (ValueError, KeyError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ValueError, KeyError, OSError, UsageError) as exc:
+        report.error(exc)
         return 2
     if not args.quiet:
         config.on_point = _progress
@@ -274,7 +262,7 @@ async def command(args: argparse.Namespace) -> int:
     except (ValueError, RuntimeError) as exc:
         # A configuration the client refuses (ConfigurationError is a ValueError), or an
         # embedded emulator that did not start. API errors never get here: they are results.
-        print(f"error: {exc}", file=sys.stderr)
+        report.error(exc)
         return 2
     render(result, use_rich=False if args.plain else None)
     written = []
@@ -294,7 +282,7 @@ async def command(args: argparse.Namespace) -> int:
             write_plot(result, args.plot)
             written.append(args.plot)
         except PlotUnavailableError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            report.error(exc)
             return 2
     if written:
         print("wrote " + ", ".join(written))

@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..emulator.durations import format_duration
+
 __all__ = ["EmulatorSettings", "emulator_process"]
 
 # The child imports the very package this process runs (a checkout, not another install).
@@ -39,7 +41,8 @@ class EmulatorSettings:
     seed: int = 0
 
     def argv(self) -> list[str]:
-        args = ["--ttft", repr(self.ttft), "--itl", repr(self.itl), "--seed", str(self.seed)]
+        args = ["--ttft", format_duration(self.ttft), "--itl", format_duration(self.itl),
+                "--seed", str(self.seed)]
         for fault in self.faults:
             args += ["--fault", fault]
         if self.fault_rate:
