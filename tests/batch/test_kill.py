@@ -21,7 +21,7 @@ import pytest
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
 PROGRESS = re.compile(r"^\[batch [^\]]*\] ([\d,]+)/")
 
