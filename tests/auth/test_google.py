@@ -30,9 +30,8 @@ from aiovertexchat import (
     RefreshPolicy,
 )
 from aiovertexchat.emulator import Emulator, EmulatorConfig
+from tests.helpers import HELLO, MODEL
 
-MODEL = "google/gemini-2.5-flash"
-HELLO = [{"role": "user", "content": "hello there emulator"}]
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 SA_EMAIL = "tester@emu-project.iam.gserviceaccount.com"
 

@@ -8,7 +8,7 @@ no connection, no concurrency slot, no queued waiter, no rate-limit waiter, no t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -16,36 +16,7 @@ from aiovertexchat import AsyncVertexChat
 from aiovertexchat._reliability.ratelimit import RateLimit
 from aiovertexchat._reliability.retry import RetryPolicy
 from aiovertexchat.emulator import Emulator, EmulatorConfig
-from aiovertexchat.emulator.faults import FAULT_HEADER
-
-MODEL = "google/gemini-2.0-flash"
-HELLO = [{"role": "user", "content": "hello there"}]
-
-
-async def until(condition: Callable[[], bool], *, polls: int = 2000) -> None:
-    """Yield to the loop until `condition()` holds (bounded, so a broken test fails)."""
-    for _ in range(polls):
-        if condition():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition never became true")
-
-
-def other_tasks() -> set[asyncio.Task[object]]:
-    current = asyncio.current_task()
-    return {t for t in asyncio.all_tasks() if t is not current and not t.done()}
-
-
-async def cancel(task: asyncio.Task[object]) -> None:
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-
-
-def assert_nothing_held(client: AsyncVertexChat) -> None:
-    stats = client.stats
-    assert (stats.in_flight, stats.queued, stats.waiting_for_rate) == (0, 0, 0)
-    assert client.connections_in_use == 0
+from tests.helpers import HELLO, MODEL, assert_nothing_held, cancel, fault, other_tasks, until
 
 
 @pytest.fixture
@@ -99,7 +70,7 @@ async def test_cancel_while_waiting_for_headers(emulator: Emulator) -> None:
         waiting = asyncio.ensure_future(
             client.chat.completions.create(
                 model=MODEL, messages=HELLO, max_tokens=3,
-                extra_headers={FAULT_HEADER: "stall:seconds=30"},
+                extra_headers=fault("stall:seconds=30"),
             )
         )
         await until(lambda: emulator.stats.faults["stall"] == 1)
@@ -134,7 +105,7 @@ async def test_cancel_during_backoff(emulator: Emulator) -> None:
         waiting = asyncio.ensure_future(
             client.chat.completions.create(
                 model=MODEL, messages=HELLO, max_tokens=3,
-                extra_headers={FAULT_HEADER: "503:retry-after=30"},
+                extra_headers=fault("503:retry-after=30"),
             )
         )
         await until(lambda: client.stats.retries.get("503") == 1)
@@ -149,7 +120,7 @@ async def test_cancel_during_stream_restart_backoff(emulator: Emulator) -> None:
     async with AsyncVertexChat(base_url=emulator.base_url, api_key="k", retry=policy) as client:
         stream = await client.chat.completions.create(
             model=MODEL, messages=HELLO, max_tokens=10, stream=True,
-            extra_headers={FAULT_HEADER: "error-in-stream:after=2:code=503"},
+            extra_headers=fault("error-in-stream:after=2:code=503"),
         )
 
         async def consume() -> None:

@@ -16,13 +16,7 @@ from aiovertexchat import (
     StreamInterruptedError,
 )
 from aiovertexchat.emulator import Emulator
-
-MODEL = "google/gemini-2.5-flash"
-HELLO = [{"role": "user", "content": "hello there emulator"}]
-
-
-def fault(spec: str) -> dict[str, str]:
-    return {"X-Emulator-Fault": spec}
+from tests.helpers import HELLO, MODEL, fault, fault_once
 
 
 async def test_non_streaming_completion(client: AsyncVertexChat) -> None:
@@ -263,7 +257,7 @@ async def test_token_callable_is_cached_and_called_again_after_401(emulator: Emu
         await client.chat.completions.create(model=MODEL, messages=HELLO)
         assert len(calls) == 1  # cached between requests
         completion = await client.chat.completions.create(
-            model=MODEL, messages=HELLO, extra_headers={"X-Emulator-Fault-Once": "a=401"}
+            model=MODEL, messages=HELLO, extra_headers=fault_once("a", "401")
         )
         assert completion.choices[0].message.content
         assert len(calls) == 2  # the 401 invalidated the token; one retry with a new one
@@ -272,7 +266,7 @@ async def test_token_callable_is_cached_and_called_again_after_401(emulator: Emu
 async def test_static_token_401_is_not_retried(client: AsyncVertexChat) -> None:
     with pytest.raises(AuthenticationError) as info:
         await client.chat.completions.create(
-            model=MODEL, messages=HELLO, extra_headers={"X-Emulator-Fault-Once": "b=401"}
+            model=MODEL, messages=HELLO, extra_headers=fault_once("b", "401")
         )
     assert info.value.reason == "ACCESS_TOKEN_TYPE_UNSUPPORTED"
     assert "gcloud auth application-default login" in str(info.value)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 import pytest
 
@@ -16,22 +15,7 @@ from aiovertexchat import AsyncVertexChat
 from aiovertexchat._reliability.concurrency import ConcurrencyLimiter, Slot
 from aiovertexchat._reliability.ratelimit import RateLimit, RateLimiter
 from aiovertexchat.emulator import Emulator
-
-MODEL = "google/gemini-2.5-flash"
-HELLO = [{"role": "user", "content": "hello there emulator"}]
-T = TypeVar("T")
-
-
-async def within(aw: Awaitable[T], seconds: float = 1.0) -> T:
-    """A lost slot or a rate wait that never ends fails the test instead of hanging it."""
-    return await asyncio.wait_for(aw, seconds)
-
-
-async def settle(rounds: int = 5) -> None:
-    """Let every ready task run a few steps."""
-    for _ in range(rounds):
-        await asyncio.sleep(0)
-
+from tests.helpers import HELLO, MODEL, FakeClock, settle, within
 
 # -- ConcurrencyLimiter ---------------------------------------------------------------------------
 
@@ -331,33 +315,6 @@ def test_concurrency_limiter_valid_edges() -> None:
 
 
 # -- RateLimiter ----------------------------------------------------------------------------------
-
-
-class FakeClock:
-    """`clock()` reads `now`; `sleep(d)` moves `now` on by `d`, then yields once.
-
-    A limiter that never stops sleeping fails the test instead of hanging it."""
-
-    max_sleeps = 1000
-
-    def __init__(self, now: float = 100.0) -> None:
-        self.start = now
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        assert seconds > 0, f"slept {seconds!r} s"
-        assert len(self.sleeps) < self.max_sleeps, "the limiter keeps sleeping"
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
-
-    @property
-    def elapsed(self) -> float:
-        return self.now - self.start
 
 
 def make_limiter(clock: FakeClock, **limit: float) -> RateLimiter:
