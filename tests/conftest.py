@@ -17,6 +17,14 @@ async def emulator() -> AsyncIterator[Emulator]:
 
 
 @pytest.fixture
+async def held_emulator() -> AsyncIterator[Emulator]:
+    """An emulator that sends a stream's first chunk at once, then holds it open (30 s between
+    chunks): for tests that need a call parked mid-stream."""
+    async with Emulator(EmulatorConfig(ttft=0.0, itl=30.0)) as emu:
+        yield emu
+
+
+@pytest.fixture
 async def client(emulator: Emulator) -> AsyncIterator[AsyncVertexChat]:
     """A client of `emulator` with millisecond backoff (retries behave as shipped, tests stay
     quick)."""

@@ -1,4 +1,9 @@
-"""Cancellation at every await point of a call, and convergence of the adaptive limit.
+"""The attempt loop (`Dispatcher`), through the client against the emulator: the gate each
+attempt passes (concurrency slot, rate-limit token), the status check that turns an answer into
+a typed error, cancellation at every await point, and the adaptive limit it feeds.
+
+Every fault's full outcome (attempts, partials, counts) is the table in
+tests/integration/test_fault_outcomes.py.
 
 Cancellation tests wait until the call is parked where they want it (by polling the client's
 and the emulator's counters, never by timing), cancel it, and check nothing is left behind:
@@ -8,26 +13,198 @@ no connection, no concurrency slot, no queued waiter, no rate-limit waiter, no t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
-from aiovertexchat import AsyncVertexChat
+from aiovertexchat import (
+    APIConnectionError,
+    APITimeoutError,
+    AsyncVertexChat,
+    BadRequestError,
+    InternalServerError,
+    RateLimitError,
+)
 from aiovertexchat._reliability.ratelimit import RateLimit
 from aiovertexchat._reliability.retry import RetryPolicy
 from aiovertexchat.emulator import Emulator, EmulatorConfig
-from tests.helpers import HELLO, MODEL, assert_nothing_held, cancel, fault, other_tasks, until
+from tests.helpers import (
+    HELLO,
+    MODEL,
+    assert_nothing_held,
+    cancel,
+    fault,
+    other_tasks,
+    until,
+)
+
+# -- the gate: a concurrency slot, then a rate-limit token, per attempt ---------------------------
 
 
-@pytest.fixture
-async def slow_emulator() -> AsyncIterator[Emulator]:
-    async with Emulator(EmulatorConfig(ttft=0.0, itl=30.0)) as emu:
-        yield emu
-
-
-async def test_cancel_while_waiting_for_a_slot(slow_emulator: Emulator) -> None:
+async def test_client_never_exceeds_max_concurrency(emulator: Emulator) -> None:
+    emulator.config.ttft = 0.05
+    emulator.config.max_concurrency = 3  # a 4th request in flight would get a 429
     async with AsyncVertexChat(
-        base_url=slow_emulator.base_url, api_key="k", max_concurrency=1
+        base_url=emulator.base_url, api_key="k", max_concurrency=3
+    ) as client:
+        peak_client = 0
+        peak_queued = 0
+
+        async def watch() -> None:
+            nonlocal peak_client, peak_queued
+            while True:
+                stats = client.stats
+                peak_client = max(peak_client, stats.in_flight)
+                peak_queued = max(peak_queued, stats.queued)
+                await asyncio.sleep(0.002)
+
+        watcher = asyncio.create_task(watch())
+        try:
+            results = await asyncio.gather(
+                *(
+                    client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=2)
+                    for _ in range(12)
+                )
+            )
+        finally:
+            watcher.cancel()
+        assert len(results) == 12
+        stats = client.stats
+        assert stats.in_flight == 0 and stats.queued == 0
+        assert stats.requests == 12 and stats.attempts == 12
+        assert stats.failures == 0 and stats.total_retries == 0
+        assert stats.concurrency_limit == 3 and stats.limit_cuts == 0
+        assert client.connections_in_use == 0
+    assert peak_client == 3
+    assert peak_queued >= 1
+    assert emulator.stats.peak_concurrency == 3
+    assert emulator.stats.rejected_capacity == 0
+    assert emulator.stats.by_status[200] == 12
+    assert emulator.stats.concurrency == 0
+
+
+async def test_client_rate_limit_queues_requests_beyond_the_burst(emulator: Emulator) -> None:
+    n = 6
+    # 20 requests/s, a bucket of one: the first goes at once, the other five queue.
+    limit = RateLimit(rpm=1200, burst=0.05)
+    async with AsyncVertexChat(
+        base_url=emulator.base_url, api_key="k", rate_limit=limit
+    ) as client:
+        peak_waiting = 0
+
+        async def watch() -> None:
+            nonlocal peak_waiting
+            while True:
+                peak_waiting = max(peak_waiting, client.stats.waiting_for_rate)
+                await asyncio.sleep(0.002)
+
+        watcher = asyncio.create_task(watch())
+        try:
+            await asyncio.gather(
+                *(
+                    client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=1)
+                    for _ in range(n)
+                )
+            )
+        finally:
+            watcher.cancel()
+        stats = client.stats
+        assert stats.waiting_for_rate == 0 and stats.in_flight == 0
+        assert stats.requests == n and stats.attempts == n
+    assert peak_waiting == n - 1
+    assert emulator.stats.by_status[200] == n
+
+
+async def test_client_token_counters_sum_the_usage(emulator: Emulator) -> None:
+    async with AsyncVertexChat(base_url=emulator.base_url, api_key="k") as client:
+        completions = await asyncio.gather(
+            *(
+                client.chat.completions.create(
+                    model=MODEL,
+                    messages=[{"role": "user", "content": "word " * n}],
+                    max_tokens=m,
+                )
+                for n, m in ((1, 3), (4, 5), (9, 7), (2, 1))
+            )
+        )
+        usages = [c.usage for c in completions]
+        stream = await client.chat.completions.create(
+            model=MODEL, messages=HELLO, max_tokens=4, stream=True,
+            stream_options={"include_usage": True},
+        )
+        async with stream:
+            async for _ in stream:
+                pass
+        usages.append(stream.usage)
+        assert all(u is not None for u in usages)
+        stats = client.stats
+        assert stats.prompt_tokens == sum(u.prompt_tokens for u in usages if u)
+        assert stats.completion_tokens == sum(u.completion_tokens for u in usages if u)
+        assert stats.total_tokens == sum(u.total_tokens for u in usages if u)
+        assert stats.completion_tokens == 3 + 5 + 7 + 1 + 4
+        assert stats.total_tokens == stats.prompt_tokens + stats.completion_tokens
+        assert stats.requests == 5 and stats.in_flight == 0
+
+
+# -- the status check: an answer above 2xx, or none, becomes a typed error ---------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "cls", "status", "google_status"),
+    [
+        ("429", RateLimitError, 429, "RESOURCE_EXHAUSTED"),
+        ("list-error:code=429", RateLimitError, 429, "RESOURCE_EXHAUSTED"),
+        ("html-error:code=502", InternalServerError, 502, None),
+        ("text-error:code=503", InternalServerError, 503, None),
+        ("empty-error:code=500", InternalServerError, 500, None),
+    ],
+)
+async def test_error_statuses_are_typed(
+    client: AsyncVertexChat, spec: str, cls: type, status: int, google_status: str | None
+) -> None:
+    for stream in (False, True):
+        with pytest.raises(cls) as info:
+            await client.chat.completions.create(
+                model=MODEL, messages=HELLO, stream=stream, extra_headers=fault(spec)
+            )
+        assert info.value.status_code == status
+        assert info.value.google_status == google_status
+        assert f"HTTP {status}" in str(info.value)
+        assert len(str(info.value)) < 600
+
+
+async def test_bad_request_from_server(emulator: Emulator) -> None:
+    base = f"{emulator.url}/v1/projects/p/locations/us-central1/endpoints/openapi"
+    async with AsyncVertexChat(base_url=base, api_key="k") as client:
+        with pytest.raises(BadRequestError, match="google/") as info:
+            # extra_body overrides the checked `model` field, so the server sees a bare name.
+            await client.chat.completions.create(
+                model=MODEL, messages=HELLO, extra_body={"model": "bare"}
+            )
+        assert info.value.google_status == "INVALID_ARGUMENT"
+
+
+async def test_connection_reset_before_headers(client: AsyncVertexChat) -> None:
+    with pytest.raises(APIConnectionError):
+        await client.chat.completions.create(
+            model=MODEL, messages=HELLO, extra_headers=fault("reset-before-headers")
+        )
+
+
+async def test_timeout_fires_on_stall(emulator: Emulator) -> None:
+    async with AsyncVertexChat(base_url=emulator.base_url, api_key="k", timeout=0.2) as client:
+        with pytest.raises(APITimeoutError):
+            await client.chat.completions.create(
+                model=MODEL, messages=HELLO, extra_headers=fault("stall:seconds=30")
+            )
+        assert client.connections_in_use == 0
+
+
+# -- cancellation at every await point ---------------------------------------------------------
+
+
+async def test_cancel_while_waiting_for_a_slot(held_emulator: Emulator) -> None:
+    async with AsyncVertexChat(
+        base_url=held_emulator.base_url, api_key="k", max_concurrency=1
     ) as client:
         holder = await client.chat.completions.create(
             model=MODEL, messages=HELLO, max_tokens=5, stream=True
@@ -43,7 +220,7 @@ async def test_cancel_while_waiting_for_a_slot(slow_emulator: Emulator) -> None:
         assert_nothing_held(client)
         assert other_tasks() <= tasks_before
         # The slot is usable again.
-        slow_emulator.config.itl = 0.0
+        held_emulator.config.itl = 0.0
         done = await client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=3)
         assert done.choices[0].finish_reason == "length"
         assert_nothing_held(client)
@@ -80,23 +257,6 @@ async def test_cancel_while_waiting_for_headers(emulator: Emulator) -> None:
         assert client.stats.retries == {} and client.stats.failures == 0
 
 
-async def test_cancel_mid_stream(slow_emulator: Emulator) -> None:
-    async with AsyncVertexChat(base_url=slow_emulator.base_url, api_key="k") as client:
-        received: list[str] = []
-
-        async def consume() -> None:
-            stream = await client.chat.completions.create(
-                model=MODEL, messages=HELLO, max_tokens=20, stream=True
-            )
-            async for chunk in stream:
-                received.append(chunk.choices[0].delta.content or "")
-
-        task = asyncio.ensure_future(consume())
-        await until(lambda: len(received) >= 1)
-        await cancel(task)
-        assert_nothing_held(client)
-
-
 async def test_cancel_during_backoff(emulator: Emulator) -> None:
     # The server asks for 30 s; the policy obeys up to 60 s, so the call sits in its backoff.
     async with AsyncVertexChat(
@@ -131,6 +291,9 @@ async def test_cancel_during_stream_restart_backoff(emulator: Emulator) -> None:
         await until(lambda: client.stats.retries.get("503") == 1)
         await cancel(task)
         assert_nothing_held(client)
+
+
+# -- the adaptive limit, fed by the loop's 429s and successes ---------------------------------
 
 
 async def test_adaptive_limit_converges_on_a_small_shared_pool() -> None:
