@@ -7,6 +7,7 @@ and small classes used by more than one test file live here, one copy each:
 - a client with quick retries, and what a test reads off a client (backoff, drained stream);
 - waiting for a condition without sleeping for a fixed time, cancelling, checking nothing leaks;
 - builders for sans-IO inputs (chunks, batch lines), and a fake clock;
+- a throwaway HTTP server for behaviour the emulator does not offer (redirects, hung endpoints);
 - raw HTTP against the emulator, for the emulator's own tests.
 """
 
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 import aiohttp
 import msgspec
 import pytest
+from aiohttp import web
 from multidict import CIMultiDict
 
 from aiovertexchat import AsyncVertexChat, ChatStream
@@ -194,6 +196,26 @@ class FakeClock:
     @property
     def elapsed(self) -> float:
         return self.now - self.start
+
+
+# -- a throwaway HTTP server ----------------------------------------------------------------------
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@asynccontextmanager
+async def serve_app(handler: Handler, **runner_options: Any) -> AsyncIterator[str]:
+    """Serve `handler` for every method and path on a free loopback port; yields the server's
+    URL (`http://127.0.0.1:PORT`) and stops the server on exit."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, **runner_options)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 # -- raw HTTP against the emulator (its own tests) -----------------------------------------------
