@@ -1,6 +1,7 @@
 """The attempt loop (`Dispatcher`), through the client against the emulator: the gate each
 attempt passes (concurrency slot, rate-limit token), the status check that turns an answer into
-a typed error, cancellation at every await point, and the adaptive limit it feeds.
+a typed error, giving up (attempt history, retry budget, total deadline), cancellation at every
+await point, and the adaptive limit it feeds.
 
 Every fault's full outcome (attempts, partials, counts) is the table in
 tests/integration/test_fault_outcomes.py.
@@ -26,13 +27,16 @@ from aiovertexchat import (
 )
 from aiovertexchat._reliability.ratelimit import RateLimit
 from aiovertexchat._reliability.retry import RetryPolicy
+from aiovertexchat._reliability.timeouts import Timeouts
 from aiovertexchat.emulator import Emulator, EmulatorConfig
 from tests.helpers import (
     HELLO,
     MODEL,
     assert_nothing_held,
     cancel,
+    chat,
     fault,
+    fault_once,
     other_tasks,
     until,
 )
@@ -197,6 +201,46 @@ async def test_timeout_fires_on_stall(emulator: Emulator) -> None:
                 model=MODEL, messages=HELLO, extra_headers=fault("stall:seconds=30")
             )
         assert client.connections_in_use == 0
+
+
+# -- giving up: the retry budget and the total deadline end retries early ----------------------
+async def test_an_empty_retry_budget_ends_the_retries(emulator: Emulator) -> None:
+    # A budget of one retry and no success to earn more: the second retry is refused.
+    policy = RetryPolicy(base=0.001, cap=0.01, budget_burst=1)
+    async with chat(emulator, retry=policy) as client:
+        with pytest.raises(InternalServerError) as info:
+            await client.chat.completions.create(
+                model=MODEL, messages=HELLO, extra_headers=fault("500")
+            )
+        attempts = info.value.attempts
+        assert len(attempts) == 2
+        assert attempts[0].startswith("500 INTERNAL")
+        assert attempts[1].startswith("500 INTERNAL")
+        assert attempts[1].endswith("[retry budget exhausted: the backend keeps failing; retries "
+                                    "resume as requests succeed]")
+        stats = client.stats
+        assert (stats.budget_denied, stats.failures, stats.retries) == (1, 1, {"500": 1})
+        assert emulator.stats.by_status == {500: 2}
+
+
+async def test_a_backoff_past_the_total_deadline_is_not_waited(emulator: Emulator) -> None:
+    # The first attempt is reset (retried at once); the second gets a 503 asking for 30 s,
+    # which the policy would obey but the 5 s deadline cannot hold: the call ends there.
+    policy = RetryPolicy(base=0.001, cap=0.01, max_retry_after=60)
+    headers = {**fault("503:retry-after=30"), **fault_once("d", "reset-before-headers")}
+    async with chat(emulator, retry=policy, timeout=Timeouts(total=5.0)) as client:
+        with pytest.raises(InternalServerError) as info:
+            await client.chat.completions.create(
+                model=MODEL, messages=HELLO, extra_headers=headers
+            )
+        attempts = info.value.attempts
+        assert len(attempts) == 2
+        assert attempts[0].startswith("APIConnectionError: ")
+        assert attempts[1].startswith("503 UNAVAILABLE")
+        assert attempts[1].endswith("[the total deadline (5 s) leaves no time for a retry]")
+        assert client.stats.retries == {"connection": 1}
+        assert client.stats.failures == 1
+        assert emulator.stats.by_status == {503: 1}
 
 
 # -- cancellation at every await point ---------------------------------------------------------
