@@ -20,6 +20,7 @@ from aiovertexchat._protocol.thoughts import (
     stream_separator,
 )
 from aiovertexchat.types import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage
+from tests.helpers import delta_chunk
 
 THINK = "think"
 
@@ -144,20 +145,13 @@ def test_bad_markers_are_refused(marker: str) -> None:
 
 
 # -- chunks -----------------------------------------------------------------------------------
-def chunk(delta: dict[str, Any], index: int = 0, finish: str | None = None) -> ChatCompletionChunk:
-    return msgspec.convert(
-        {"id": "c", "choices": [{"index": index, "delta": delta, "finish_reason": finish}]},
-        ChatCompletionChunk,
-    )
-
-
 def run_stream(
     separator: ChunkThoughtSeparator, deltas: list[tuple[dict[str, Any], int, str | None]]
 ) -> tuple[list[ChatCompletionChunk], ChatCompletion]:
     acc = ChunkAccumulator()
     out = []
     for delta, index, finish in deltas:
-        c = chunk(delta, index, finish)
+        c = delta_chunk(delta, index, finish)
         separator(c)
         acc.add(c)
         out.append(c)

@@ -30,9 +30,8 @@ from aiovertexchat import (
     RefreshPolicy,
 )
 from aiovertexchat.emulator import Emulator, EmulatorConfig
+from tests.helpers import HELLO, MODEL, serve_app
 
-MODEL = "google/gemini-2.5-flash"
-HELLO = [{"role": "user", "content": "hello there emulator"}]
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 SA_EMAIL = "tester@emu-project.iam.gserviceaccount.com"
 
@@ -406,16 +405,6 @@ async def test_aclose_leaves_no_task_and_does_not_wait_for_a_hung_refresh(
             assert not thread.is_alive()
 
 
-async def test_default_auth_for_vertex_and_stats_for_other_sources(emu: Emulator) -> None:
-    vertex = AsyncVertexChat(project="p", location="europe-west4", environ={})
-    assert isinstance(vertex._auth, GoogleAuth)
-    assert vertex.auth_stats is not None and vertex.auth_stats.refreshes == 0
-    assert vertex.auth_stats.expires_in is None and vertex.auth_stats.kind == "google"
-    await vertex.aclose()  # never started: nothing to cancel, no ADC lookup happened
-    async with AsyncVertexChat(base_url=emu.base_url, api_key="static") as static:
-        assert static.auth_stats is None
-
-
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
 async def test_authorization_never_follows_a_redirect(
     status: int, emu: Emulator, private_key_pem: str
@@ -427,40 +416,23 @@ async def test_authorization_never_follows_a_redirect(
         seen_elsewhere.append(dict(request.headers))
         return web.Response(text="{}")
 
-    other = web.Application()
-    other.router.add_route("*", "/{tail:.*}", elsewhere)
-    other_runner = web.AppRunner(other)
-    await other_runner.setup()
-    other_site = web.TCPSite(other_runner, "127.0.0.1", 0)
-    await other_site.start()
-    other_port = other_runner.addresses[0][1]
+    async with serve_app(elsewhere) as other_url:
 
-    async def redirecting(request: web.Request) -> web.Response:
-        seen_here.append(request.headers.get("Authorization"))
-        return web.Response(
-            status=status, headers={"Location": f"http://127.0.0.1:{other_port}/v1/chat/completions"}
-        )
+        async def redirecting(request: web.Request) -> web.Response:
+            seen_here.append(request.headers.get("Authorization"))
+            return web.Response(
+                status=status, headers={"Location": f"{other_url}/v1/chat/completions"}
+            )
 
-    here = web.Application()
-    here.router.add_route("*", "/{tail:.*}", redirecting)
-    here_runner = web.AppRunner(here)
-    await here_runner.setup()
-    here_site = web.TCPSite(here_runner, "127.0.0.1", 0)
-    await here_site.start()
-    here_port = here_runner.addresses[0][1]
-    try:
-        auth = GoogleAuth(credentials(emu, private_key_pem))
-        async with AsyncVertexChat(base_url=f"http://127.0.0.1:{here_port}/v1", auth=auth) as c:
-            with pytest.raises(APIStatusError) as info:
-                await ask(c)
-    finally:
-        await here_runner.cleanup()
-        await other_runner.cleanup()
+        async with serve_app(redirecting) as here_url:
+            auth = GoogleAuth(credentials(emu, private_key_pem))
+            async with AsyncVertexChat(base_url=f"{here_url}/v1", auth=auth) as c:
+                with pytest.raises(APIStatusError) as info:
+                    await ask(c)
     assert info.value.status_code == status
     assert "not followed" in str(info.value)
     assert len(seen_here) == 1 and (seen_here[0] or "").startswith("Bearer emu-at.")
     assert seen_elsewhere == []  # the other origin never saw a request, let alone the token
-
 
 
 async def test_a_hung_token_endpoint_is_cut_off_by_refresh_timeout(
@@ -475,23 +447,17 @@ async def test_a_hung_token_endpoint_is_cut_off_by_refresh_timeout(
         await answered.wait()  # set only at cleanup: the client must give up first
         return web.Response(status=500)
 
-    app = web.Application()
-    app.router.add_post("/token", never_answers)
-    runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    info = sa_info(emu, private_key_pem)
-    info["token_uri"] = f"http://127.0.0.1:{runner.addresses[0][1]}/token"
-    try:
-        auth = GoogleAuth(
-            service_account.Credentials.from_service_account_info(info), refresh_timeout=0.2
-        )
-        async with AsyncVertexChat(base_url=emu.base_url, auth=auth) as client:
-            with pytest.raises(TokenRefreshError, match=r"(?i)timed? ?out") as err:
-                await ask(client)
-    finally:
-        answered.set()
-        await runner.cleanup()
+    async with serve_app(never_answers, handler_cancellation=True, shutdown_timeout=0.5) as url:
+        info = sa_info(emu, private_key_pem)
+        info["token_uri"] = f"{url}/token"
+        try:
+            auth = GoogleAuth(
+                service_account.Credentials.from_service_account_info(info), refresh_timeout=0.2
+            )
+            async with AsyncVertexChat(base_url=emu.base_url, auth=auth) as client:
+                with pytest.raises(TokenRefreshError, match=r"(?i)timed? ?out") as err:
+                    await ask(client)
+        finally:
+            answered.set()  # before the server stops: its handler must not hold the shutdown
     assert err.value.retryable
     assert emu.stats.by_status == {}

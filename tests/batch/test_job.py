@@ -17,15 +17,7 @@ from aiovertexchat.batch.cli import resume_command
 from aiovertexchat.cli.main import _parser, main
 from aiovertexchat.emulator import Emulator, EmulatorConfig, Fault
 from aiovertexchat.types import Usage
-
-MODEL = "google/gemini-2.5-flash"
-
-
-def batch_line(custom_id: str, text: str, tokens: int = 2) -> str:
-    content = f"{text} [[tokens={tokens}]]"
-    body = {"model": MODEL, "messages": [{"role": "user", "content": content}]}
-    return json.dumps({"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions",
-                       "body": body})
+from tests.helpers import MODEL, batch_line
 
 
 def write_input(path: Path, count: int, start: int = 0) -> list[str]:

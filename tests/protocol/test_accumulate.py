@@ -1,21 +1,9 @@
-from typing import Any
 
-import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
 from aiovertexchat._protocol.accumulate import ChunkAccumulator
-from aiovertexchat.types import ChatCompletionChunk
-
-
-def chunk(**fields: Any) -> ChatCompletionChunk:
-    base: dict[str, Any] = {"id": "c1", "model": "m", "created": 7, "choices": []}
-    base.update(fields)
-    return msgspec.convert(base, ChatCompletionChunk)
-
-
-def delta_chunk(delta: dict[str, Any], index: int = 0, finish: str | None = None) -> Any:
-    return chunk(choices=[{"index": index, "delta": delta, "finish_reason": finish}])
+from tests.helpers import chunk, delta_chunk
 
 
 @given(st.lists(st.text(min_size=1), max_size=30))

@@ -24,6 +24,7 @@ from aiovertexchat.emulator.instances import schema_instance
 from aiovertexchat.emulator.request import RequestError, Route, parse_request
 from aiovertexchat.emulator.wire import StreamEncoder, completion_body
 from aiovertexchat.types import ChatCompletion, ChatCompletionChunk
+from tests.helpers import user
 
 WEATHER = {
     "type": "function",
@@ -58,10 +59,6 @@ def plan_for(body: dict[str, Any], model: str = "m", **options: Any) -> Completi
     return plan_completion(
         request(body), seed=0, default_tokens=6, model=body["model"], **options
     )
-
-
-def user(text: str) -> list[dict[str, Any]]:
-    return [{"role": "user", "content": text}]
 
 
 # -- tool calls ---------------------------------------------------------------------------------

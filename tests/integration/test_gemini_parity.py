@@ -30,7 +30,8 @@ from aiovertexchat import (
     resolve_response_format,
     text_part,
 )
-from aiovertexchat.emulator import Emulator, EmulatorConfig
+from aiovertexchat.emulator import Emulator
+from tests.helpers import user
 
 GEMINI = "google/gemini-2.5-flash"
 GEMINI_3 = "google/gemini-3-pro-preview"
@@ -66,23 +67,17 @@ class Point(msgspec.Struct):
 
 
 @pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(EmulatorConfig()) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def vertex(emu: Emulator) -> AsyncIterator[AsyncVertexChat]:
+async def vertex(emulator: Emulator) -> AsyncIterator[AsyncVertexChat]:
     """Through the managed Vertex path: Gemini-style tool-call deltas."""
-    async with AsyncVertexChat(base_url=emu.vertex_base_url(), api_key="t") as client:
+    async with AsyncVertexChat(base_url=emulator.vertex_base_url(), api_key="t") as client:
         yield client
     assert client.connections_in_use == 0
 
 
 @pytest.fixture
-async def plain(emu: Emulator) -> AsyncIterator[AsyncVertexChat]:
+async def plain(emulator: Emulator) -> AsyncIterator[AsyncVertexChat]:
     """Through an OpenAI-style base URL: OpenAI-style indexed tool-call deltas."""
-    async with AsyncVertexChat(base_url=emu.base_url, api_key="t") as client:
+    async with AsyncVertexChat(base_url=emulator.base_url, api_key="t") as client:
         yield client
     assert client.connections_in_use == 0
 
@@ -99,10 +94,6 @@ async def complete(
             pass
     assert chat_stream.finished
     return chat_stream.completion, chat_stream
-
-
-def user(text: str) -> list[dict[str, Any]]:
-    return [{"role": "user", "content": text}]
 
 
 # -- tools ----------------------------------------------------------------------------------------
@@ -162,9 +153,9 @@ async def test_tool_choice_and_deprecated_functions(stream: bool, plain: AsyncVe
 @pytest.mark.parametrize("send_back", ["object", "dict"])
 @pytest.mark.parametrize("namespace", ["google", "vertex"])
 async def test_thought_signature_round_trip(
-    emu: Emulator, vertex: AsyncVertexChat, stream: bool, send_back: str, namespace: str
+    emulator: Emulator, vertex: AsyncVertexChat, stream: bool, send_back: str, namespace: str
 ) -> None:
-    emu.config.signature_namespace = namespace  # type: ignore[assignment]
+    emulator.config.signature_namespace = namespace  # type: ignore[assignment]
     tools = [function_tool(get_weather)]
     messages: list[Any] = user("call get_weather for Paris")
     first, _ = await complete(vertex, stream, model=GEMINI_3, messages=messages, tools=tools)
@@ -241,7 +232,7 @@ async def test_parse_with_tagged_thoughts(vertex: AsyncVertexChat) -> None:
     assert message.reasoning is not None and len(message.reasoning.split()) == 8
 
 
-async def test_parse_errors(emu: Emulator, vertex: AsyncVertexChat) -> None:
+async def test_parse_errors(emulator: Emulator, vertex: AsyncVertexChat) -> None:
     with pytest.raises(LengthFinishReasonError) as cut:
         await vertex.chat.completions.parse(
             model=GEMINI, messages=user("event"), response_format=CalendarEvent, max_tokens=3
@@ -262,10 +253,10 @@ async def test_parse_errors(emu: Emulator, vertex: AsyncVertexChat) -> None:
         children: list[Node] = []
 
     Node.model_rebuild()
-    sent = emu.stats.requests
+    sent = emulator.stats.requests
     with pytest.raises(UnsupportedSchemaError, match="recursive"):
         await vertex.chat.completions.parse(model=GEMINI, messages=user("x"), response_format=Node)
-    assert emu.stats.requests == sent  # refused before sending
+    assert emulator.stats.requests == sent  # refused before sending
     # Sent raw, the recursive schema gets the server's 400 instead.
     with pytest.raises(BadRequestError, match="recursive"):
         await vertex.chat.completions.create(
@@ -362,9 +353,9 @@ async def test_thought_parts_are_separated(stream: bool, vertex: AsyncVertexChat
 
 @pytest.mark.parametrize("stream", [False, True])
 async def test_untagged_inline_thoughts_stay_in_content(
-    stream: bool, emu: Emulator, vertex: AsyncVertexChat
+    stream: bool, emulator: Emulator, vertex: AsyncVertexChat
 ) -> None:
-    emu.config.thoughts_without_marker = "inline"
+    emulator.config.thoughts_without_marker = "inline"
     completion, _ = await complete(
         vertex, stream, model=GEMINI, messages=user("hi"), max_tokens=2,
         google=GoogleExtras(thinking_config=ThinkingConfig(include_thoughts=True)),
@@ -423,7 +414,7 @@ def lower(headers: dict[str, str]) -> dict[str, str]:
     return {name.lower(): value for name, value in headers.items()}
 
 
-async def test_response_metadata(emu: Emulator, vertex: AsyncVertexChat) -> None:
+async def test_response_metadata(emulator: Emulator, vertex: AsyncVertexChat) -> None:
     completion = await vertex.chat.completions.create(model=GEMINI, messages=user("x"))
     assert completion.request_id == "emu-00000001"
     assert lower(completion.response_headers)["x-request-id"] == "emu-00000001"

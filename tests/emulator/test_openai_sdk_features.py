@@ -3,14 +3,11 @@ calling (with Gemini 3 signatures sent back), streamed tool calls through its st
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
 import pydantic
 import pytest
-
-from aiovertexchat.emulator import Emulator, EmulatorConfig
 
 
 class CalendarEvent(pydantic.BaseModel):
@@ -32,52 +29,34 @@ PROMPT: list[Any] = [
 ]
 
 
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(EmulatorConfig()) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def vertex(emu: Emulator) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with openai.AsyncOpenAI(
-        base_url=emu.vertex_base_url(), api_key="t", max_retries=0
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-async def plain(emu: Emulator) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with openai.AsyncOpenAI(base_url=emu.base_url, api_key="t", max_retries=0) as client:
-        yield client
-
-
-async def test_parse_as_in_googles_sample(vertex: openai.AsyncOpenAI) -> None:
-    completion = await vertex.chat.completions.parse(
+async def test_parse_as_in_googles_sample(sdk_vertex: openai.AsyncOpenAI) -> None:
+    completion = await sdk_vertex.chat.completions.parse(
         model="google/gemini-2.5-flash", messages=PROMPT, response_format=CalendarEvent
     )
     event = completion.choices[0].message.parsed
     assert isinstance(event, CalendarEvent) and isinstance(event.participants, list)
     # Google's sample spells it client.beta.chat.completions.parse; it must work the same.
-    beta = await vertex.beta.chat.completions.parse(
+    beta = await sdk_vertex.beta.chat.completions.parse(
         model="google/gemini-2.5-flash", messages=PROMPT, response_format=CalendarEvent
     )
     assert beta.choices[0].message.parsed == event
 
 
-async def test_parse_truncation_is_the_sdks_length_error(vertex: openai.AsyncOpenAI) -> None:
+async def test_parse_truncation_is_the_sdks_length_error(sdk_vertex: openai.AsyncOpenAI) -> None:
     with pytest.raises(openai.LengthFinishReasonError):
-        await vertex.chat.completions.parse(
+        await sdk_vertex.chat.completions.parse(
             model="google/gemini-2.5-flash", messages=PROMPT, response_format=CalendarEvent,
             max_tokens=2,
         )
 
 
-async def test_tool_calling_with_signatures_sent_back(vertex: openai.AsyncOpenAI) -> None:
+async def test_tool_calling_with_signatures_sent_back(sdk_vertex: openai.AsyncOpenAI) -> None:
     model = "google/gemini-3-pro-preview"
     tools = [openai.pydantic_function_tool(GetWeather)]
     messages: list[Any] = [{"role": "user", "content": "call GetWeather for Paris"}]
-    completion = await vertex.chat.completions.parse(model=model, messages=messages, tools=tools)
+    completion = await sdk_vertex.chat.completions.parse(
+        model=model, messages=messages, tools=tools
+    )
     message = completion.choices[0].message
     assert completion.choices[0].finish_reason == "tool_calls"
     (call,) = message.tool_calls or []
@@ -90,13 +69,13 @@ async def test_tool_calling_with_signatures_sent_back(vertex: openai.AsyncOpenAI
     for item in dumped["tool_calls"]:
         item["function"].pop("parsed_arguments", None)
     messages += [dumped, {"role": "tool", "tool_call_id": call.id, "content": "sunny"}]
-    answer = await vertex.chat.completions.create(model=model, messages=messages, tools=tools)
+    answer = await sdk_vertex.chat.completions.create(model=model, messages=messages, tools=tools)
     assert answer.choices[0].finish_reason == "stop"
 
 
-async def test_streamed_tool_calls_through_the_sdk_helper(plain: openai.AsyncOpenAI) -> None:
+async def test_streamed_tool_calls_through_the_sdk_helper(sdk: openai.AsyncOpenAI) -> None:
     tools = [openai.pydantic_function_tool(GetWeather)]
-    async with plain.chat.completions.stream(
+    async with sdk.chat.completions.stream(
         model="m", messages=[{"role": "user", "content": "call GetWeather"}], tools=tools
     ) as stream:
         final = await stream.get_final_completion()
@@ -105,8 +84,8 @@ async def test_streamed_tool_calls_through_the_sdk_helper(plain: openai.AsyncOpe
     assert final.choices[0].finish_reason == "tool_calls"
 
 
-async def test_gemini_style_tool_deltas_reach_the_sdk(vertex: openai.AsyncOpenAI) -> None:
-    stream = await vertex.chat.completions.create(
+async def test_gemini_style_tool_deltas_reach_the_sdk(sdk_vertex: openai.AsyncOpenAI) -> None:
+    stream = await sdk_vertex.chat.completions.create(
         model="google/gemini-2.5-flash",
         messages=[{"role": "user", "content": "call GetWeather"}],
         tools=[openai.pydantic_function_tool(GetWeather)],

@@ -19,9 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import batch_line
+
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
 PROGRESS = re.compile(r"^\[batch [^\]]*\] ([\d,]+)/")
 
@@ -64,12 +66,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def write_input(path: Path, count: int) -> list[str]:
     ids = [f"item-{i:05d}" for i in range(count)]
-    with path.open("w") as f:
-        for custom_id in ids:
-            body = {"model": "google/gemini-2.5-flash",
-                    "messages": [{"role": "user", "content": f"{custom_id} [[tokens=3]]"}]}
-            f.write(json.dumps({"custom_id": custom_id, "method": "POST",
-                                "url": "/v1/chat/completions", "body": body}) + "\n")
+    path.write_text("".join(batch_line(custom_id, custom_id, tokens=3) + "\n" for custom_id in ids))
     return ids
 
 

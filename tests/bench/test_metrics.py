@@ -11,8 +11,7 @@ from aiovertexchat.bench.metrics import RequestRecord, mean_in_flight, summarize
 from aiovertexchat.bench.slo import SLO, parse_seconds
 from aiovertexchat.bench.sweep import RateSearch
 from aiovertexchat.types import Usage
-
-MODEL = "google/gemini-2.5-flash"
+from tests.helpers import MODEL
 
 
 def usage(completion: int, prompt: int = 100, **extra: object) -> Usage:

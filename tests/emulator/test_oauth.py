@@ -3,7 +3,6 @@
 import base64
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -11,6 +10,7 @@ import pytest
 
 from aiovertexchat.emulator import Emulator, EmulatorConfig
 from aiovertexchat.emulator.oauth import JWT_BEARER_GRANT, TokenIssuer, check_assertion
+from tests.helpers import FakeClock
 
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
@@ -27,20 +27,6 @@ def assertion(now: float | None = None, **claims: Any) -> str:
                "exp": now + 3600, "scope": SCOPE, **claims}
     payload = {k: v for k, v in payload.items() if v is not None}
     return f"{_segment({'alg': 'RS256', 'typ': 'JWT'})}.{_segment(payload)}.c2ln"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def _token(
@@ -131,7 +117,7 @@ async def test_fails_on_demand_then_recovers(http: aiohttp.ClientSession) -> Non
 
 
 async def test_only_live_issued_tokens_pass(http: aiohttp.ClientSession) -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     config = EmulatorConfig(token_lifetime=10, require_issued_tokens=True,
                             accepted_tokens=frozenset({"static-ok"}))
     async with Emulator(config, clock=clock) as emu:

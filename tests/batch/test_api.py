@@ -6,21 +6,16 @@ from typing import Any
 
 from aiovertexchat import AsyncVertexChat, RateLimitError
 from aiovertexchat.batch import BatchRequest, BatchResult, InvalidRequestError, execute_request
-from aiovertexchat.emulator import FAULT_HEADER, Emulator
-
-MODEL = "google/gemini-2.5-flash"
-
-
-def body(text: str, tokens: int = 3) -> dict[str, Any]:
-    content = f"{text} [[tokens={tokens}]]"
-    return {"model": MODEL, "messages": [{"role": "user", "content": content}]}
+from aiovertexchat.emulator import Emulator
+from tests.helpers import MODEL, fault, request_body
 
 
 async def test_mixed_inputs_each_yield_one_result(client: AsyncVertexChat) -> None:
     items: list[Any] = [
-        {"custom_id": "line", "method": "POST", "url": "/v1/chat/completions", "body": body("a")},
-        {"custom_id": "plain", **body("b b", 5)},
-        BatchRequest("struct", body("c c c", 2)),
+        {"custom_id": "line", "method": "POST", "url": "/v1/chat/completions",
+         "body": request_body("a")},
+        {"custom_id": "plain", **request_body("b b", 5)},
+        BatchRequest("struct", request_body("c c c", 2)),
         {"custom_id": "bad", "messages": []},
         42,
     ]
@@ -43,8 +38,8 @@ async def test_mixed_inputs_each_yield_one_result(client: AsyncVertexChat) -> No
 async def test_failing_items_yield_errors_and_never_stop_the_batch(
     emulator: Emulator, client: AsyncVertexChat
 ) -> None:
-    reqs = [{"custom_id": str(i), **body(str(i))} for i in range(20)]
-    failing = client.batch(reqs, concurrency=4, extra_headers={FAULT_HEADER: "429"})
+    reqs = [{"custom_id": str(i), **request_body(str(i))} for i in range(20)]
+    failing = client.batch(reqs, concurrency=4, extra_headers=fault("429"))
     async with failing as run:
         results = [r async for r in run]
     assert sorted(int(r.custom_id or -1) for r in results) == list(range(20))
@@ -61,8 +56,8 @@ async def test_failing_items_yield_errors_and_never_stop_the_batch(
 
 
 async def test_success_record_is_openai_batch_output(client: AsyncVertexChat) -> None:
-    direct = await client.chat.completions.create(**body("same prompt"))
-    async with client.batch([{"custom_id": "x", **body("same prompt")}]) as run:
+    direct = await client.chat.completions.create(**request_body("same prompt"))
+    async with client.batch([{"custom_id": "x", **request_body("same prompt")}]) as run:
         (result,) = [r async for r in run]
     record = result.to_record("batch_req_1")
     assert set(record) == {"id", "custom_id", "response", "error"}
@@ -87,7 +82,7 @@ async def test_async_input_is_consumed_lazily(client: AsyncVertexChat) -> None:
         nonlocal pulled
         for i in range(10_000):
             pulled += 1
-            yield {"custom_id": str(i), **body(str(i), 1)}
+            yield {"custom_id": str(i), **request_body(str(i), 1)}
 
     async with client.batch(requests(), concurrency=8) as run:
         seen = 0
@@ -100,7 +95,7 @@ async def test_async_input_is_consumed_lazily(client: AsyncVertexChat) -> None:
 
 
 async def test_stop_lets_in_flight_finish(client: AsyncVertexChat) -> None:
-    reqs = ({"custom_id": str(i), **body(str(i))} for i in range(1000))
+    reqs = ({"custom_id": str(i), **request_body(str(i))} for i in range(1000))
     async with client.batch(reqs, concurrency=4) as run:
         first = await anext(run)
         run.stop()

@@ -2,42 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from aiovertexchat.emulator import Emulator, EmulatorConfig
+from aiovertexchat.emulator import Emulator
 from aiovertexchat.emulator.content import VOCABULARY
+from tests.helpers import MODEL
 
-MODEL = "google/gemini-2.5-flash"
 PROMPT: list[ChatCompletionMessageParam] = [
     {"role": "user", "content": "Say something about rivers"}
 ]
 
 
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(EmulatorConfig()) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def client(emu: Emulator) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with openai.AsyncOpenAI(base_url=emu.base_url, api_key="test", max_retries=0) as c:
-        yield c
-
-
-@pytest.fixture
-async def vertex(emu: Emulator) -> AsyncIterator[openai.AsyncOpenAI]:
-    base_url = f"{emu.url}/v1beta1/projects/p/locations/us-central1/endpoints/openapi"
-    async with openai.AsyncOpenAI(base_url=base_url, api_key="token", max_retries=0) as c:
-        yield c
-
-
-async def test_non_streaming(client: openai.AsyncOpenAI) -> None:
-    completion = await client.chat.completions.create(model="any", messages=PROMPT)
+async def test_non_streaming(sdk: openai.AsyncOpenAI) -> None:
+    completion = await sdk.chat.completions.create(model="any", messages=PROMPT)
     assert completion.object == "chat.completion"
     assert completion.model == "any"
     (choice,) = completion.choices
@@ -51,9 +30,9 @@ async def test_non_streaming(client: openai.AsyncOpenAI) -> None:
     assert completion.usage.total_tokens == 36
 
 
-async def test_streaming_with_usage(client: openai.AsyncOpenAI) -> None:
-    whole = await client.chat.completions.create(model="m", messages=PROMPT)
-    stream = await client.chat.completions.create(
+async def test_streaming_with_usage(sdk: openai.AsyncOpenAI) -> None:
+    whole = await sdk.chat.completions.create(model="m", messages=PROMPT)
+    stream = await sdk.chat.completions.create(
         model="m",
         messages=PROMPT,
         stream=True,
@@ -77,9 +56,9 @@ async def test_streaming_with_usage(client: openai.AsyncOpenAI) -> None:
     assert usage is not None and usage.completion_tokens == 32 and usage.prompt_tokens == 4
 
 
-async def test_streaming_n_choices(client: openai.AsyncOpenAI) -> None:
-    whole = await client.chat.completions.create(model="m", messages=PROMPT, n=2, max_tokens=6)
-    stream = await client.chat.completions.create(
+async def test_streaming_n_choices(sdk: openai.AsyncOpenAI) -> None:
+    whole = await sdk.chat.completions.create(model="m", messages=PROMPT, n=2, max_tokens=6)
+    stream = await sdk.chat.completions.create(
         model="m",
         messages=PROMPT,
         n=2,
@@ -100,18 +79,18 @@ async def test_streaming_n_choices(client: openai.AsyncOpenAI) -> None:
     assert whole.usage is not None and whole.usage.completion_tokens == 12
 
 
-async def test_max_tokens_and_stop(client: openai.AsyncOpenAI) -> None:
-    limited = await client.chat.completions.create(model="m", messages=PROMPT, max_tokens=5)
+async def test_max_tokens_and_stop(sdk: openai.AsyncOpenAI) -> None:
+    limited = await sdk.chat.completions.create(model="m", messages=PROMPT, max_tokens=5)
     assert limited.choices[0].finish_reason == "length"
     assert limited.usage is not None and limited.usage.completion_tokens == 5
     content = limited.choices[0].message.content
     assert content is not None and len(content.split(" ")) == 5
 
-    full = await client.chat.completions.create(model="m", messages=PROMPT)
+    full = await sdk.chat.completions.create(model="m", messages=PROMPT)
     text = full.choices[0].message.content
     assert text is not None
     stop = text.split(" ")[3]
-    stopped = await client.chat.completions.create(
+    stopped = await sdk.chat.completions.create(
         model="m",
         messages=PROMPT,
         stop=[stop, "never-there"],
@@ -119,7 +98,7 @@ async def test_max_tokens_and_stop(client: openai.AsyncOpenAI) -> None:
     assert stopped.choices[0].message.content == text[: text.index(stop)]
     assert stopped.choices[0].finish_reason == "stop"
 
-    alias = await client.chat.completions.create(
+    alias = await sdk.chat.completions.create(
         model="m",
         messages=PROMPT,
         max_completion_tokens=3,
@@ -127,51 +106,51 @@ async def test_max_tokens_and_stop(client: openai.AsyncOpenAI) -> None:
     assert alias.usage is not None and alias.usage.completion_tokens == 3
 
 
-async def test_vertex_path(vertex: openai.AsyncOpenAI) -> None:
-    completion = await vertex.chat.completions.create(
+async def test_vertex_path(sdk_vertex: openai.AsyncOpenAI) -> None:
+    completion = await sdk_vertex.chat.completions.create(
         model=MODEL,
         messages=PROMPT,
         extra_body={"extra_body": {"google": {"thinking_config": {"include_thoughts": False}}}},
     )
     assert completion.model == MODEL
     assert completion.choices[0].finish_reason == "stop"
-    stream = await vertex.chat.completions.create(model=MODEL, messages=PROMPT, stream=True)
+    stream = await sdk_vertex.chat.completions.create(model=MODEL, messages=PROMPT, stream=True)
     async with stream:
         text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert text == completion.choices[0].message.content
 
 
-async def test_vertex_path_wants_google_model(vertex: openai.AsyncOpenAI) -> None:
+async def test_vertex_path_wants_google_model(sdk_vertex: openai.AsyncOpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        await vertex.chat.completions.create(model="gemini-2.5-flash", messages=PROMPT)
+        await sdk_vertex.chat.completions.create(model="gemini-2.5-flash", messages=PROMPT)
     assert caught.value.status_code == 400
     assert "google/{MODEL_ID}" in str(caught.value)
 
 
-async def test_errors_map_to_sdk_exceptions(emu: Emulator, client: openai.AsyncOpenAI) -> None:
+async def test_errors_map_to_sdk_exceptions(emulator: Emulator, sdk: openai.AsyncOpenAI) -> None:
     # The 401 Vertex gives an expired token.
-    emu.config.accepted_tokens = frozenset({"a-fresh-token"})
+    emulator.config.accepted_tokens = frozenset({"a-fresh-token"})
     with pytest.raises(openai.AuthenticationError) as unauthenticated:
-        await client.chat.completions.create(model="m", messages=PROMPT)
+        await sdk.chat.completions.create(model="m", messages=PROMPT)
     assert unauthenticated.value.status_code == 401
-    emu.config.accepted_tokens = None
+    emulator.config.accepted_tokens = None
     with pytest.raises(openai.RateLimitError) as caught:
-        await client.chat.completions.create(
+        await sdk.chat.completions.create(
             model="m",
             messages=PROMPT,
             extra_headers={"X-Emulator-Fault": "429"},
         )
     assert caught.value.response.headers["x-request-id"] == "emu-00000002"
     with pytest.raises(openai.InternalServerError):
-        await client.chat.completions.create(
+        await sdk.chat.completions.create(
             model="m",
             messages=PROMPT,
             extra_headers={"X-Emulator-Fault": "503"},
         )
 
 
-async def test_sdk_retries_through_a_fault_once(emu: Emulator) -> None:
-    async with openai.AsyncOpenAI(base_url=emu.base_url, api_key="t", max_retries=2) as client:
+async def test_sdk_retries_through_a_fault_once(emulator: Emulator) -> None:
+    async with openai.AsyncOpenAI(base_url=emulator.base_url, api_key="t", max_retries=2) as client:
         completion = await client.chat.completions.create(
             model="m",
             messages=PROMPT,
@@ -179,12 +158,12 @@ async def test_sdk_retries_through_a_fault_once(emu: Emulator) -> None:
             extra_headers={"X-Emulator-Fault-Once": "retry-test=429:retry-after-ms=1*2"},
         )
     assert completion.choices[0].finish_reason == "stop"
-    assert emu.stats.by_status == {429: 2, 200: 1}
+    assert emulator.stats.by_status == {429: 2, 200: 1}
 
 
-async def test_sdk_sees_a_reset_as_a_connection_error(client: openai.AsyncOpenAI) -> None:
+async def test_sdk_sees_a_reset_as_a_connection_error(sdk: openai.AsyncOpenAI) -> None:
     with pytest.raises(openai.APIConnectionError):
-        await client.chat.completions.create(
+        await sdk.chat.completions.create(
             model="m",
             messages=PROMPT,
             extra_headers={"X-Emulator-Fault": "reset-before-headers"},

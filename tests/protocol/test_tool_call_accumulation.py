@@ -10,14 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aiovertexchat._protocol.accumulate import ChunkAccumulator
-from aiovertexchat.types import ChatCompletionChunk
+from tests.helpers import delta_chunk
 
 ARGS = '{"city": "Zürich", "note": "a \\"quoted\\" {brace}", "days": [1, 2]}'
-
-
-def chunk(delta: dict[str, Any], finish: str | None = None) -> ChatCompletionChunk:
-    body = {"id": "c", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-    return msgspec.convert(body, ChatCompletionChunk)
 
 
 def openai_deltas(calls: list[tuple[str, list[str]]]) -> list[dict[str, Any]]:
@@ -44,8 +39,8 @@ def gemini_deltas(calls: list[tuple[str, list[str]]]) -> list[dict[str, Any]]:
 def accumulate(deltas: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     acc = ChunkAccumulator()
     for delta in deltas:
-        acc.add(chunk(delta))
-    acc.add(chunk({}, finish="tool_calls"))
+        acc.add(delta_chunk(delta))
+    acc.add(delta_chunk({}, finish="tool_calls"))
     calls = acc.result().choices[0].message.tool_calls or []
     return [(c.id, c.function.name, c.function.arguments) for c in calls]
 

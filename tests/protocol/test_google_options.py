@@ -3,7 +3,6 @@ form from Google's docs, and the conflicts refused before sending."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -18,7 +17,7 @@ from aiovertexchat import (
 )
 from aiovertexchat._protocol.google_options import effective_google, merge_google
 from aiovertexchat._protocol.params import build_body
-from aiovertexchat.emulator import Emulator, EmulatorConfig
+from aiovertexchat.emulator import Emulator
 
 FULL = GoogleExtras(
     thinking_config=ThinkingConfig(include_thoughts=True, thinking_budget=1024),
@@ -111,14 +110,8 @@ def test_marker_must_be_a_bare_tag_name() -> None:
         GoogleExtras(thought_tag_marker="<think>")
 
 
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(EmulatorConfig()) as emulator:
-        yield emulator
-
-
-async def test_effort_and_thinking_config_are_refused_before_sending(emu: Emulator) -> None:
-    async with AsyncVertexChat(base_url=emu.vertex_base_url(), api_key="t") as client:
+async def test_effort_and_thinking_config_are_refused_before_sending(emulator: Emulator) -> None:
+    async with AsyncVertexChat(base_url=emulator.vertex_base_url(), api_key="t") as client:
         messages = [{"role": "user", "content": "hi"}]
         with pytest.raises(ConflictingParametersError, match="reasoning_effort"):
             await client.chat.completions.create(
@@ -135,7 +128,7 @@ async def test_effort_and_thinking_config_are_refused_before_sending(emu: Emulat
                 reasoning_effort="high",
                 extra_body={"extra_body": {"google": {"thinking_config": {}}}},
             )
-        assert emu.stats.requests == 0
+        assert emulator.stats.requests == 0
         # Either one alone is fine, and thinking shows up in usage.
         done = await client.chat.completions.create(
             model="google/gemini-2.5-flash", messages=messages, reasoning_effort="low"
