@@ -16,12 +16,14 @@ How, and why this way:
 - **Reserve, then sleep; never poll.** One script run (EVALSHA) per attempt computes the time
   the attempt may go, books it, and returns the wait; the caller sleeps that long on its own
   clock. Waiting callers make no further calls, so Redis sees one call per attempt however
-  long the queue is.
+  long the queue is. Within a process the waiters queue in arrival order and only the first
+  holds a booking: a booked slot cannot move earlier, so booking for every waiter at once would
+  pin a queue of token *estimates* into the shared minute that later refunds cannot shorten.
 - **Redis's clock.** The script reads `TIME`; the workers' clocks never meet, so clock skew
   between machines cannot let one of them overspend.
 - **Refunds.** An attempt books its token *estimate*; when the answer's `usage` arrives the
-  difference is queued and travels with this process's next reservation (no extra call). A
-  reservation cancelled while it sleeps is handed back the same way.
+  difference is queued and travels with this process's next booking (no extra call). A
+  booking cancelled while it sleeps is handed back the same way.
 - **Redis unreachable** (refused, timed out, any Redis error): the process logs a warning and
   falls back to an in-process `RateLimiter` holding its *share* of the limit: `fallback_share`
   if given, else one over the number of processes Redis last counted on this key in the past
@@ -274,7 +276,8 @@ class RedisRateLimiter(RateLimiter):
         self._requests_args = _Bucket(limit.rpm, limit.burst)
         self._tokens_args = _Bucket(limit.tpm, limit.burst)
         self._peer = uuid.uuid4().hex
-        self._active = 0  # attempts of this limiter reserving or sleeping on a reservation
+        self._active = 0  # attempts of this limiter queued, booking or sleeping on a booking
+        self._booking = asyncio.Lock()
         self._owed_requests = 0  # adjustments queued for the next call (signed units)
         self._owed_tokens = 0
         self._fallback: RateLimiter | None = None
@@ -294,33 +297,44 @@ class RedisRateLimiter(RateLimiter):
         because of Redis."""
         self.waiting += 1
         try:
-            fallback = self._fallback
-            if fallback is not None and self._clock() < self._retry_at:
-                await fallback.acquire(tokens)
-                return
-            if fallback is not None:
-                # This attempt probes Redis; the others keep using the share meanwhile.
-                self._retry_at = self._clock() + self.limit.retry_interval
+            fallback: RateLimiter | None = None
             self._active += 1
             try:
-                wait = await self._book(tokens)
-                if wait is not None and wait > 0:
-                    try:
-                        await self._sleep(wait)
-                    except asyncio.CancelledError:
-                        # The booked slot goes unused: hand it back with the next call.
-                        self._owed_requests -= 1
-                        self._owed_tokens -= tokens
-                        raise
+                # One booking of this limiter outstanding at a time, in arrival order. A booked
+                # slot cannot move earlier, so booking for every waiter at once would pin a
+                # queue of token *estimates* into the shared minute; one at a time, the refunds
+                # of finished requests reach Redis before the next booking is made.
+                async with self._booking:
+                    wait = await self._book(tokens) if self._redis_due() else None
+                    if wait is None:
+                        fallback = self._fallback
+                    elif wait > 0:
+                        try:
+                            await self._sleep(wait)
+                        except asyncio.CancelledError:
+                            # The slot goes unused: hand it back with the next call.
+                            self._owed_requests -= 1
+                            self._owed_tokens -= tokens
+                            raise
             finally:
                 self._active -= 1
                 if self._active == 0:
                     await self._disconnect()
-            if wait is None:
-                assert self._fallback is not None
-                await self._fallback.acquire(tokens)
+            if fallback is not None:
+                await fallback.acquire(tokens)
         finally:
             self.waiting -= 1
+
+    def _redis_due(self) -> bool:
+        """Whether this attempt goes to Redis: always, unless falling back; then one attempt
+        every `retry_interval` probes it while the others use the share."""
+        if self._fallback is None:
+            return True
+        now = self._clock()
+        if now < self._retry_at:
+            return False
+        self._retry_at = now + self.limit.retry_interval
+        return True
 
     async def _book(self, tokens: int) -> float | None:
         """Seconds to wait for a booked attempt; None when Redis failed (now falling back)."""
