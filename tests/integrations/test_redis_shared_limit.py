@@ -194,3 +194,20 @@ def test_redis_killed_mid_run_falls_back_and_loses_nothing(
     if len(after) > 10:
         seconds = after[-1].at - after[0].at
         assert len(after) <= rpm / 60 * seconds + rpm / 60 + PROCESSES
+
+
+def test_batch_cli_shares_its_limit_through_redis(redis: RedisServer, tmp_path: Path) -> None:
+    from .harness import request_line
+
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text("".join(json.dumps(request_line(f"c{i}")) + "\n" for i in range(30)))
+    before = redis.command_calls().get("evalsha", 0)
+    done = subprocess.run(
+        [sys.executable, "-m", "aiovertexchat", "batch", str(source), "-o", str(output),
+         "--emulator", "--redis", redis.url, "--redis-key", "cli-test", "--rpm", "60000",
+         "--quiet"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(output.read_text().splitlines()) == 30
+    assert redis.command_calls().get("evalsha", 0) - before >= 30  # one booking per request
