@@ -18,6 +18,7 @@ from ._protocol.thoughts import ThoughtSplitter
 from ._protocol.tools import function_tool, pydantic_function_tool
 from ._reliability.client_stats import ClientStats
 from ._reliability.ratelimit import RateLimit
+from ._reliability.redis_ratelimit import RedisRateLimit
 from ._reliability.retry import RetryPolicy
 from ._reliability.timeouts import Timeouts
 from .client import AsyncVertexChat, ResponseInfo
@@ -112,6 +113,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "RedisRateLimit",
     "RefreshPolicy",
     "ResponseInfo",
     "ResponseTooLargeError",

@@ -27,7 +27,7 @@ from ._protocol.structured import ParsedChatCompletion, parse_completion, resolv
 from ._protocol.thoughts import finish_completion, stream_separator
 from ._reliability.client_stats import ClientStats
 from ._reliability.concurrency import ConcurrencyLimiter
-from ._reliability.ratelimit import RateLimit, RateLimiter
+from ._reliability.ratelimit import RateLimit
 from ._reliability.retry import RetryPolicy
 from ._reliability.timeouts import Timeouts, as_timeouts
 from .errors import (
@@ -352,7 +352,7 @@ class AsyncVertexChat:
             limiter=ConcurrencyLimiter(
                 max_concurrency, adaptive=adaptive_concurrency, floor=min_concurrency
             ),
-            rate_limiter=RateLimiter(rate_limit) if rate_limit is not None else None,
+            rate_limiter=rate_limit.limiter() if rate_limit is not None else None,
             policy=retry if retry is not None else RetryPolicy(),
             sleep=asyncio.sleep,
         )

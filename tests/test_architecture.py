@@ -196,7 +196,7 @@ EXPORTED = [
     "InternalServerError", "InvalidJSONError", "InvalidRequestError", "LengthFinishReasonError",
     "MediaError", "MediaTooLargeError", "NoAuth", "NotFoundError", "ParsedChatCompletion",
     "ParsedChatCompletionMessage", "ParsedChoice", "PermissionDeniedError", "RateLimit",
-    "RateLimitError", "RefreshPolicy", "ResponseInfo", "ResponseTooLargeError", "RetryPolicy",
+    "RateLimitError", "RedisRateLimit", "RefreshPolicy", "ResponseInfo", "ResponseTooLargeError", "RetryPolicy",
     "SafetySetting", "StaticToken", "StreamInterruptedError", "StreamMetrics",
     "StreamTimeoutError", "StructuredOutputError", "ThinkingConfig", "ThoughtSplitter",
     "Timeouts", "TokenRefreshError", "ToolCall", "UnknownMediaTypeError", "UnknownParameterError",

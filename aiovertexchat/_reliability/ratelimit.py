@@ -9,6 +9,10 @@ worth at once, which is what a shared capacity pool asks for.
 
 A request larger than a bucket's capacity is not refused: it waits until the bucket is full and
 leaves it in debt, which later requests wait out. Nothing fails because of our own limiter.
+
+A client builds its limiter with `rate_limit.limiter()`: `RateLimit` gives these in-process
+buckets, `RedisRateLimit` (in `redis_ratelimit`) one bucket pair shared by every process that
+names the same Redis key. Both are `RateLimiter`s, so the attempt loop needs no branch.
 """
 
 from __future__ import annotations
@@ -41,6 +45,10 @@ class RateLimit:
             raise ValueError("RateLimit.burst must be > 0 seconds")
         if self.completion_estimate < 0:
             raise ValueError("RateLimit.completion_estimate must be >= 0")
+
+    def limiter(self) -> RateLimiter:
+        """A new limiter holding this setting's buckets; a client builds one for itself."""
+        return RateLimiter(self)
 
 
 class _Bucket:
@@ -118,6 +126,9 @@ class RateLimiter:
                 self._take(tokens)
         finally:
             self.waiting -= 1
+
+    async def aclose(self) -> None:
+        """Release what the limiter holds (nothing here; a Redis connection in a subclass)."""
 
     def correct(self, charged: int, used: int) -> None:
         """The answer's real token count replaces the estimate charged for it."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from .._protocol.pricing import PriceTable
 from .._reliability.ratelimit import RateLimit
+from .._reliability.redis_ratelimit import RedisRateLimit, redacted_url
 from .._reliability.retry import RetryPolicy
 from .._reliability.timeouts import Timeouts
 from ..cli import report
@@ -88,6 +89,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--tpm", type=_positive_int,
                    help="tokens per minute at most (estimated before sending, corrected from "
                    "usage)")
+    p.add_argument("--redis", metavar="URL",
+                   help="share --rpm/--tpm with every process using the same Redis and "
+                   "--redis-key (RedisRateLimit; needs the redis extra)")
+    p.add_argument("--redis-key", default="aiovertexchat", metavar="KEY",
+                   help="name of the shared limit in Redis (default %(default)s)")
     p.add_argument("--max-attempts", type=_positive_int, default=8,
                    help="attempts per item before it goes to the errors file; 429/5xx/"
                    "connection failures are retried with backoff (default %(default)s; "
@@ -128,6 +134,8 @@ def resume_command(args: argparse.Namespace) -> str:
         value = getattr(args, action.dest, None)
         if value is None or value == action.default:
             continue
+        if action.dest == "redis":
+            value = redacted_url(value)  # a password is not printed; give it again to resume
         flag = max(action.option_strings, key=len)
         if isinstance(action, argparse._StoreTrueAction):
             words.append(flag)
@@ -153,7 +161,13 @@ def _client_options(args: argparse.Namespace) -> dict[str, Any]:
             max_attempts=args.max_attempts, base=1.0, cap=60.0, restart_on_interrupt=True
         ),
     }
-    if args.rpm is not None or args.tpm is not None:
+    if args.redis is not None:
+        if args.rpm is None and args.tpm is None:
+            raise JobConfigError("--redis shares a limit: give --rpm and/or --tpm too")
+        options["rate_limit"] = RedisRateLimit(
+            args.redis, args.redis_key, rpm=args.rpm, tpm=args.tpm
+        )
+    elif args.rpm is not None or args.tpm is not None:
         options["rate_limit"] = RateLimit(rpm=args.rpm, tpm=args.tpm)
     return options
 
