@@ -134,10 +134,11 @@ def resume_command(args: argparse.Namespace) -> str:
         value = getattr(args, action.dest, None)
         if value is None or value == action.default:
             continue
-        if action.dest == "redis":
-            value = redacted_url(value)  # a password is not printed; give it again to resume
         flag = max(action.option_strings, key=len)
-        if isinstance(action, argparse._StoreTrueAction):
+        if action.dest == "redis":
+            # A password is not printed; give it again to resume.
+            words += [flag, redacted_url(value)]
+        elif isinstance(action, argparse._StoreTrueAction):
             words.append(flag)
         elif isinstance(action, argparse._AppendAction):
             for item in value:
