@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 
 from .config import EmulatorConfig
+from .dialects import DIALECTS
 from .faults import Fault
 from .server import Emulator, serve
 
@@ -28,6 +29,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="seconds a token from POST /token lives")
     parser.add_argument("--require-issued-tokens", action="store_true",
                         help="accept only live tokens issued by this emulator's POST /token")
+    parser.add_argument("--dialect", choices=sorted(DIALECTS),
+                        help="answer as that server does (default: Vertex); a request's "
+                             "X-Emulator-Dialect header overrides it")
     args = parser.parse_args(argv)
     config = EmulatorConfig(
         ttft=args.ttft,
@@ -41,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         max_rpm=args.max_rpm,
         token_lifetime=args.token_lifetime,
         require_issued_tokens=args.require_issued_tokens,
+        dialect=args.dialect,
     )
 
     def ready(emulator: Emulator) -> None:
