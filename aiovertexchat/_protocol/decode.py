@@ -104,6 +104,9 @@ def decode_completion(
         message = choice.message
         if message.role == "":
             message.role = None
+        for call in message.tool_calls or ():
+            if call.type == "":
+                call.type = "function"  # the field's default, as when it is absent
     return completion
 
 
