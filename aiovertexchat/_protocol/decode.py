@@ -99,14 +99,16 @@ def decode_completion(
         raise error_in_body(raw, headers=headers, streamed=False)
     for choice in completion.choices:
         # Once per answer, not per chunk: the strict decoder keeps "" (a valid string).
-        if choice.finish_reason in ABSENT_FINISH_REASONS:
+        finish = choice.finish_reason
+        if finish == "" or finish == "null":  # ABSENT_FINISH_REASONS, without hashing
             choice.finish_reason = None
         message = choice.message
         if message.role == "":
             message.role = None
-        for call in message.tool_calls or ():
-            if call.type == "":
-                call.type = "function"  # the field's default, as when it is absent
+        if message.tool_calls:
+            for call in message.tool_calls:
+                if call.type == "":
+                    call.type = "function"  # the field's default, as when it is absent
     return completion
 
 
