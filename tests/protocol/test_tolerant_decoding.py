@@ -145,6 +145,23 @@ def test_single_object_where_a_list_is_expected_is_a_list_of_one() -> None:
     assert call.id is None and chunk.id == ""
 
 
+def test_object_arguments_in_a_streamed_delta_become_json_text() -> None:
+    # Ollama through a LiteLLM proxy streamed dicts (BerriAI/litellm#37792).
+    payload = (b'{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_9",'
+               b'"function":{"name":"get_weather","arguments":{"city":"Oslo"}}}]}}]}')
+    chunk = decode_tolerantly(payload, ChatCompletionChunk)
+    call = (chunk.choices[0].delta.tool_calls or [])[0]
+    assert call.function is not None and call.function.arguments == '{"city":"Oslo"}'
+
+
+def test_null_choice_fields_in_a_chunk_are_defaults() -> None:
+    payload = (b'{"id":null,"choices":[{"index":null,"delta":null,"finish_reason":null}],'
+               b'"created":null}')
+    chunk = decode_tolerantly(payload, ChatCompletionChunk)
+    assert (chunk.id, chunk.created) == ("", 0)
+    assert chunk.choices[0].index == 0 and chunk.choices[0].delta == ChoiceDelta()
+
+
 def test_a_single_content_part_object_becomes_a_list_of_parts() -> None:
     raw = body(choices=[{"index": 0, "message": {"role": "assistant",
                                                  "content": {"type": "text", "text": "hello"}}}])
