@@ -66,7 +66,7 @@ SGLang send `"finish_reason": ""` on every chunk; TGI sends `"id": ""`)."""
 
 ABSENT_FINISH_REASONS: frozenset[str] = frozenset({"", "null"})
 """Finish reasons that mean "not finished": `""` (Ollama, SGLang) and the string `"null"`
-(KoboldCpp)."""
+(suspected of a KoboldCpp build in PowerShell/AIShell#350)."""
 
 # Fields whose string holds JSON; some servers send the JSON itself (an object) instead.
 _JSON_TEXT_FIELDS = frozenset({"arguments"})

@@ -259,7 +259,7 @@ def test_empty_finish_reason_on_every_chunk_is_not_a_finish() -> None:
 
 
 def test_the_string_null_as_finish_reason_is_not_a_finish() -> None:
-    # KoboldCpp (PowerShell/AIShell#350).
+    # Suspected of a KoboldCpp build (PowerShell/AIShell#350).
     accumulator = ChunkAccumulator()
     accumulator.add(CHUNK_DECODER.decode(
         b'{"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":"null"}]}'
