@@ -4,6 +4,10 @@ They decode straight from response bytes. Unknown fields are skipped by msgspec,
 Vertex adds (or will add) never break decoding; the Vertex-specific ones we know of
 (`extra_content`, `reasoning`) are declared so they survive a round trip. Every field has a
 default because Gemini omits fields that OpenAI always sends (e.g. `index` on tool-call deltas).
+
+Other servers' names for our fields (`FIELD_ALIASES`) are declared too, so the strict decoder
+keeps them; they are folded into our name right after decoding (a message's `__post_init__`, the
+stream accumulator for deltas) and then cleared, so callers read one field whatever the server.
 """
 
 from __future__ import annotations
@@ -32,6 +36,15 @@ __all__ = [
     "ToolCall",
     "Usage",
 ]
+
+
+FIELD_ALIASES: Mapping[str, str] = {
+    # llama.cpp, DeepSeek, SGLang and vLLM before its rename name the thinking `reasoning_content`
+    # (vLLM sent both names for a while, with the same text: ours wins when both are present).
+    "reasoning_content": "reasoning",
+}
+"""Other servers' names for fields of ours: alias -> our field (`reasoning` on messages and
+deltas). Each alias is also declared on those Structs so the strict decoder keeps it."""
 
 
 class _Wire(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -72,11 +85,19 @@ class ChatCompletionMessage(_Wire, dict=True):
     tool_calls: list[ToolCall] | None = None
     function_call: FunctionCall | None = None
     extra_content: dict[str, Any] | None = None
+    reasoning_content: str | None = None
+    """Another server's name for `reasoning` (see `FIELD_ALIASES`); folded into `reasoning`
+    when the message is built, so it is always None afterwards."""
 
     def __post_init__(self) -> None:
         parts: Any = self.content
         if type(parts) is list:
             self._take_parts(parts)
+        alias = self.reasoning_content
+        if alias is not None:
+            if self.reasoning is None:
+                self.reasoning = alias
+            self.reasoning_content = None
 
     def _take_parts(self, parts: list[Any]) -> None:
         # `dict=True` keeps the raw parts beside the wire fields (never encoded, so a message
@@ -153,6 +174,9 @@ class ChatCompletion(_Wire, dict=True):
     choices: list[Choice] = msgspec.field(default_factory=list)
     usage: Usage | None = None
     system_fingerprint: str | None = None
+    # Some servers answer HTTP 200 with an error object in the body (OpenRouter, TGI 2.4's
+    # validation errors); decoding turns it into the typed exception, never a completion.
+    error: Any = None
 
     @property
     def request_id(self) -> str | None:
@@ -194,6 +218,10 @@ class ChoiceDelta(_Wire):
     tool_calls: list[ChoiceDeltaToolCall] | None = None
     function_call: ChoiceDeltaFunctionCall | None = None
     extra_content: dict[str, Any] | None = None
+    # Another server's name for `reasoning` (`FIELD_ALIASES`). No `__post_init__` here: that
+    # would cost every chunk a Python call; the stream's accumulator folds it into `reasoning`
+    # before the chunk is yielded, so a caller of `ChatStream` sees it None.
+    reasoning_content: str | None = None
 
 
 class ChunkChoice(_Wire):

@@ -23,8 +23,14 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from .._protocol.accumulate import ChunkAccumulator
-from .._protocol.decode import CHUNK_DECODER, describe_decode_failure, unreadable_response
-from .._protocol.error_body import make_status_error, parse_error_body, request_id_from_headers
+from .._protocol.decode import (
+    CHUNK_DECODER,
+    decode_tolerantly,
+    describe_decode_failure,
+    error_in_body,
+    unreadable_response,
+)
+from .._protocol.error_body import parse_error_body, request_id_from_headers
 from .._protocol.sse import SSEDecoder
 from ..errors import (
     APIError,
@@ -223,9 +229,11 @@ class ChatStream:
                                 continue  # named events other than errors carry no chunks
                             try:
                                 chunk = decode(payload)
-                            except msgspec.DecodeError as exc:
-                                raise self._undecodable(payload, exc) from exc
-                            if chunk.error is not None:
+                            except msgspec.DecodeError:
+                                # Another server's shape: the one tolerant fallback, or the
+                                # final "unreadable" error.
+                                chunk = self._decode_tolerantly(payload)
+                            if chunk.error:
                                 raise self._error_event(payload)
                             if metrics.first_chunk_at is None:
                                 metrics.first_chunk_at = now
@@ -318,18 +326,20 @@ class ChatStream:
         )
 
     def _error_event(self, payload: str) -> APIStatusError:
-        raw = payload.encode()
-        parsed = parse_error_body(raw)
-        status = parsed.code if parsed.code and parsed.code >= 400 else 500
-        error = make_status_error(
-            status, raw, headers=self.response_headers, what="the stream"
-        )
+        # The status is the one the error names (500 when none): the HTTP status was 200.
+        error = error_in_body(payload, headers=self.response_headers, streamed=True)
         error.partial = self.completion
         return error
 
+    def _decode_tolerantly(self, payload: str) -> ChatCompletionChunk:
+        try:
+            return decode_tolerantly(payload, ChatCompletionChunk)
+        except msgspec.DecodeError as exc:
+            raise self._undecodable(payload, exc) from exc
+
     def _undecodable(self, payload: str, exc: msgspec.DecodeError) -> APIError:
         parsed = parse_error_body(payload.encode())
-        if parsed.code is not None or parsed.google_status is not None:
+        if parsed.code is not None or parsed.google_status is not None or parsed.status:
             return self._error_event(payload)  # e.g. the list form `[{"error": {...}}]`
         unreadable = unreadable_response(
             payload, exc, what="a chat.completion.chunk", status=self._response.status,

@@ -5,8 +5,21 @@ linear in the streamed size: nothing already received is copied again per chunk.
 
 Tool calls: OpenAI sends `index` on every tool-call delta, the `id` and name on the first one,
 and argument fragments after. Gemini may omit `index` and send `id: ""`, usually with the whole
-call in one delta. Without an index we match a delta to a call by its non-empty id, start a new
-call when the delta names a function, and otherwise continue the last call.
+call in one delta. Ollama (and some vLLM/SGLang versions) send every call of a turn at `index: 0`,
+each with its own id. So a delta is matched to a call by id first, then by index:
+- a non-empty id seen before continues that call (unless the delta names another index than
+  that call's: servers that derive ids from the function name reuse them across calls);
+- a non-empty id not seen before starts a new call, even at an occupied index (unless the call
+  there has no id yet: then the id is that call's, arriving late);
+- a delta without id (or `id: ""`) continues the call at its index; without an index either,
+  it starts a new call when it names a function (Gemini), else continues the last call.
+Calls keep their order of arrival.
+
+Other servers' dialects are normalised here, once per chunk and only when they occur (the common
+chunk pays one `is not None` per field): `""` (or `"null"`) as a finish reason means "not
+finished" and is set to None on the chunk, `""` as a role, tool-call id or type is set to None,
+and an aliased field (`reasoning_content`) is folded into `reasoning` before the chunk is
+yielded, so the caller, the metrics and the bench all read one field.
 """
 
 from __future__ import annotations
@@ -24,16 +37,18 @@ from ..types import (
     ToolCall,
     Usage,
 )
+from .decode import ABSENT_FINISH_REASONS
 from .extra_content import merge_extra, strip_thought
 
 __all__ = ["ChunkAccumulator"]
 
 
 class _ToolCallState:
-    __slots__ = ("arguments", "extra_content", "id", "name", "type")
+    __slots__ = ("arguments", "extra_content", "id", "index", "name", "type")
 
     def __init__(self) -> None:
         self.id = ""
+        self.index: int | None = None
         self.type = "function"
         self.name = ""
         self.arguments: list[str] = []
@@ -74,8 +89,9 @@ class _ChoiceState:
         "reasoning",
         "refusal",
         "role",
+        "tool_by_id",
+        "tool_by_index",
         "tool_calls",
-        "tool_index_by_id",
     )
 
     def __init__(self) -> None:
@@ -83,8 +99,9 @@ class _ChoiceState:
         self.content: list[str] = []
         self.reasoning: list[str] = []
         self.refusal: list[str] = []
-        self.tool_calls: dict[int, _ToolCallState] = {}
-        self.tool_index_by_id: dict[str, int] = {}
+        self.tool_calls: list[_ToolCallState] = []  # in order of arrival
+        self.tool_by_id: dict[str, _ToolCallState] = {}
+        self.tool_by_index: dict[int, _ToolCallState] = {}  # the latest call at each index
         self.function_name = ""
         self.function_args: list[str] | None = None
         self.finish_reason: str | None = None
@@ -92,32 +109,49 @@ class _ChoiceState:
         self.extra_content: dict[str, Any] | None = None
 
     def add_tool_call(self, delta: ChoiceDeltaToolCall) -> None:
+        if delta.id == "":
+            delta.id = None
+        if delta.type == "":
+            delta.type = None
+        call_id = delta.id
         index = delta.index
-        if index is None:
-            index = self._synthesize_index(delta)
-        elif delta.id:
-            self.tool_index_by_id[delta.id] = index
-        state = self.tool_calls.get(index)
-        if state is None:
-            state = self.tool_calls[index] = _ToolCallState()
+        state: _ToolCallState | None
+        if call_id:
+            state = self.tool_by_id.get(call_id)
+            if state is not None and index is not None and state.index not in (None, index):
+                state = None  # the same id at another index: two calls, as the index says
+            if state is None:
+                occupant = self.tool_by_index.get(index) if index is not None else None
+                state = occupant if occupant is not None and not occupant.id else self._new()
+                self.tool_by_id[call_id] = state
+        elif index is not None:
+            state = self.tool_by_index.get(index) or self._new()
+        elif (delta.function is not None and delta.function.name) or not self.tool_calls:
+            state = self._new()
+        else:
+            state = self.tool_calls[-1]
+        if index is not None:
+            self.tool_by_index[index] = state
+            state.index = index
         state.add(delta)
 
-    def _synthesize_index(self, delta: ChoiceDeltaToolCall) -> int:
-        if delta.id:
-            known = self.tool_index_by_id.get(delta.id)
-            if known is not None:
-                return known
-            index = len(self.tool_calls)
-            self.tool_index_by_id[delta.id] = index
-            return index
-        names_function = delta.function is not None and bool(delta.function.name)
-        if names_function or not self.tool_calls:
-            return len(self.tool_calls)
-        return max(self.tool_calls)
+    def _new(self) -> _ToolCallState:
+        state = _ToolCallState()
+        self.tool_calls.append(state)
+        return state
 
     def add_delta(self, delta: ChoiceDelta) -> None:
-        if delta.role:
-            self.role = delta.role
+        role = delta.role
+        if role:
+            self.role = role
+        elif role is not None:
+            delta.role = None  # "" means absent
+        alias = delta.reasoning_content
+        if alias is not None:
+            # Another server's name (`FIELD_ALIASES`); ours wins when both are sent.
+            if delta.reasoning is None:
+                delta.reasoning = alias
+            delta.reasoning_content = None
         if delta.reasoning:
             self.reasoning.append(delta.reasoning)
         if delta.refusal:
@@ -142,8 +176,7 @@ class _ChoiceState:
     def result(self, index: int) -> Choice:
         tool_calls = None
         if self.tool_calls:
-            ordered = sorted(self.tool_calls.items())
-            tool_calls = [state.result(pos) for pos, (_, state) in enumerate(ordered)]
+            tool_calls = [state.result(pos) for pos, state in enumerate(self.tool_calls)]
         function_call = None
         if self.function_args is not None:
             function_call = FunctionCall(
@@ -202,10 +235,15 @@ class ChunkAccumulator:
                 or delta.function_call is not None
                 or delta.refusal is not None
                 or delta.extra_content is not None
+                or delta.reasoning_content is not None
             ):
                 state.add_delta(delta)
-            if choice.finish_reason is not None:
-                state.finish_reason = choice.finish_reason
+            finish = choice.finish_reason
+            if finish is not None:
+                if finish in ABSENT_FINISH_REASONS:
+                    choice.finish_reason = None  # "not finished yet" (Ollama, SGLang)
+                else:
+                    state.finish_reason = finish
             logprobs = choice.logprobs
             if logprobs:
                 content_logprobs = logprobs.get("content") if isinstance(logprobs, dict) else None

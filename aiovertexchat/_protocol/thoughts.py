@@ -28,6 +28,7 @@ from typing import Any
 
 from ..errors import InvalidRequestError
 from ..types import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage
+from .decode import ABSENT_FINISH_REASONS
 from .extra_content import is_thought, strip_thought
 
 __all__ = [
@@ -202,8 +203,10 @@ class ChunkThoughtSeparator:
                 splitter = self._splitters[choice.index] = ThoughtSplitter(marker)
             text = None if thought else delta.content
             content, reasoning = splitter.feed(text) if text else ("", "")
-            if choice.finish_reason is not None:
+            finish = choice.finish_reason
+            if finish is not None and finish not in ABSENT_FINISH_REASONS:
                 # The choice's last chunk: nothing can complete a held-back tag any more.
+                # ("" on every chunk, as Ollama and SGLang send, is not a last chunk.)
                 rest_content, rest_reasoning = splitter.flush()
                 content += rest_content
                 reasoning += rest_reasoning

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import EmulatorConfig
+from .dialects import DIALECTS
 from .durations import parse_duration
 from .faults import Fault
 from .server import Emulator, serve
@@ -81,6 +82,15 @@ def fault_spec(text: str) -> Fault:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def dialect_name(text: str) -> str:
+    """argparse type: the name of a server dialect in `dialects.DIALECTS`."""
+    if text not in DIALECTS:
+        raise argparse.ArgumentTypeError(
+            f"unknown dialect {text!r}; choose from {', '.join(sorted(DIALECTS))}"
+        )
+    return text
+
+
 @dataclass(frozen=True)
 class _Knob:
     """One emulator setting as a flag: `--NAME` standalone, `--emulator-NAME` embedded."""
@@ -122,10 +132,13 @@ _KNOBS: tuple[_Knob, ...] = (
     _Knob("require-issued-tokens", "require_issued_tokens",
           "accept only live tokens issued by this emulator's POST /token",
           action="store_true"),
+    _Knob("dialect", "dialect", "answer as that server does: "
+          f"{', '.join(sorted(DIALECTS))} (default: Vertex); a request's X-Emulator-Dialect "
+          "header overrides it", dialect_name, "NAME"),
 )
 _BY_NAME = {knob.name: knob for knob in _KNOBS}
 
-EMBEDDED_KNOBS = ("ttft", "itl", "fault", "fault-rate", "max-concurrency")
+EMBEDDED_KNOBS = ("ttft", "itl", "fault", "fault-rate", "max-concurrency", "dialect")
 """The settings `chat`, `demo`, `bench` and `batch` offer as `--emulator-*` flags."""
 
 

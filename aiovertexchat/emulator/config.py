@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from .dialects import dialect_named
 from .faults import Fault
 
 __all__ = ["EmulatorConfig", "UsageInStream"]
@@ -71,6 +72,11 @@ class EmulatorConfig:
     """Where Gemini 3 thought signatures go on tool calls: `extra_content.google` (documented)
     or `extra_content.vertex` (as some users report). Both are accepted back."""
 
+    dialect: str | None = None
+    """Answer as another OpenAI-compatible server does (`dialects.DIALECTS`: vllm, tgi,
+    llamacpp, ollama, sglang, gemini, openai); None is the Vertex behaviour. A request's
+    `X-Emulator-Dialect` header overrides it."""
+
     def gemini_tool_deltas(self, *, managed: bool) -> bool:
         return self.tool_call_deltas == "gemini" or (self.tool_call_deltas == "auto" and managed)
 
@@ -101,3 +107,4 @@ class EmulatorConfig:
             raise ValueError(f"thoughts_without_marker must be one of {_UNTAGGED_THOUGHTS}")
         if self.signature_namespace not in _SIGNATURE_NAMESPACES:
             raise ValueError(f"signature_namespace must be one of {_SIGNATURE_NAMESPACES}")
+        dialect_named(self.dialect)  # ValueError names the known dialects

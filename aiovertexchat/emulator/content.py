@@ -131,6 +131,10 @@ class CompletionPlan:
     """The request asked for usage in the stream (`stream_options.include_usage`)."""
     gemini_tool_deltas: bool = False
     """Stream tool calls as Gemini does: one delta per call, no `index`, `id: ""`."""
+    continuous_usage_requested: bool = False
+    """`stream_options.continuous_usage_stats` (vLLM's running usage on every chunk)."""
+    no_candidate: bool = False
+    """The model gave no candidate at all (the `[[finish=empty]]` hook): usage, no choices."""
 
     @property
     def completion_tokens(self) -> int:
@@ -224,6 +228,7 @@ def plan_completion(
     inline_thoughts: bool = False,
     gemini_tool_deltas: bool = False,
     signature_namespace: str = "google",
+    shown_thoughts: str = "google",
 ) -> CompletionPlan:
     """Turn a request into what each choice answers.
 
@@ -233,7 +238,9 @@ def plan_completion(
     finish `length`. Stop sequences apply last.
 
     Then the features (`_apply_features`): tool calls, JSON for `response_format`, thoughts,
-    logprobs, and the `[[finish=content_filter]]` / `[[json=invalid]]` hooks.
+    logprobs, and the `[[finish=content_filter]]` / `[[finish=empty]]` / `[[json=invalid]]`
+    hooks. `shown_thoughts` says when thinking is sent: `google` (with `include_thoughts`, as
+    Gemini), `always` (whenever the model thinks, as servers with a reasoning parser), `never`.
     """
     limit = request.token_limit
     hook = _tokens_hook(request.messages)
@@ -266,14 +273,26 @@ def plan_completion(
         model=model,
         inline_thoughts=inline_thoughts,
         signature_namespace=signature_namespace,
+        shown_thoughts=shown_thoughts,
     )
-    include_usage = bool(request.stream_options and request.stream_options.include_usage)
+    options = request.stream_options
+    include_usage = bool(options and options.include_usage)
+    no_candidate = _hooks(request.messages).get("finish") == "empty"
+    if no_candidate:
+        for choice in choices:
+            choice.pieces, choice.content_null, choice.finish_reason = [], True, "stop"
+            choice.tool_calls, choice.function_call, choice.thought_pieces = [], None, []
+            choice.logprobs, choice.answer_tokens = None, None
     return CompletionPlan(
         model=model,
         choices=choices,
         prompt_tokens=prompt_tokens(request.messages),
         usage_requested=include_usage,
         gemini_tool_deltas=gemini_tool_deltas,
+        continuous_usage_requested=bool(
+            include_usage and options and options.continuous_usage_stats
+        ),
+        no_candidate=no_candidate,
     )
 
 
@@ -397,7 +416,7 @@ def _json_text(request: ChatRequest, key: bytes) -> str | None:
     return msgspec.json.encode(value).decode()
 
 
-def _thought_count(request: ChatRequest, model: str) -> tuple[int, bool]:
+def _thought_count(request: ChatRequest, model: str, shown_thoughts: str) -> tuple[int, bool]:
     """(thinking tokens, are they shown?) for a request."""
     if not is_thinking_model(model):
         return 0, False
@@ -412,6 +431,10 @@ def _thought_count(request: ChatRequest, model: str) -> tuple[int, bool]:
         budget = config.thinking_budget
         if budget is not None and budget >= 0:
             count = min(budget, _MAX_THOUGHTS)
+    if shown_thoughts == "always":
+        return count, count > 0
+    if shown_thoughts == "never":
+        return count, False
     shown = bool(config is not None and config.include_thoughts) and count > 0
     return count, shown
 
@@ -462,12 +485,16 @@ def _apply_features(
     model: str,
     inline_thoughts: bool,
     signature_namespace: str,
+    shown_thoughts: str = "google",
 ) -> None:
     hooks = _hooks(request.messages)
     functions, legacy = _chosen_functions(request)
-    thoughts, shown = _thought_count(request, model)
+    thoughts, shown = _thought_count(request, model, shown_thoughts)
     google = request.google
-    marker = google.thought_tag_marker if google is not None else None
+    # Tags and inline thoughts are Gemini's; other servers send thinking in a field of its own.
+    gemini = google is not None and shown_thoughts == "google"
+    marker = google.thought_tag_marker if google is not None and gemini else None
+    inline_thoughts = inline_thoughts and shown_thoughts == "google"
     limit = request.token_limit
     for choice in choices:
         key = base + b"|%d" % choice.index

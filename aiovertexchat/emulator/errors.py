@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from .dialects import Dialect
 from .faults import Fault, format_number
 
 __all__ = [
@@ -117,16 +118,22 @@ def error_reply(
     *,
     reason: str | None = None,
     headers: dict[str, str] | None = None,
+    dialect: Dialect | None = None,
 ) -> ErrorReply:
-    """The usual Google JSON error; 401 and 429 get the reason that Vertex sends with them."""
+    """The usual Google JSON error; 401 and 429 get the reason that Vertex sends with them.
+    With a dialect, the error body that server sends instead."""
     if reason is None:
         reason = _DEFAULT_REASON.get(code)
+    if dialect is not None:
+        text = message if message is not None else _default_message(code)
+        return ErrorReply(code, dialect.error_body(code, text, reason), headers=dict(headers or {}))
     body = msgspec.json.encode(google_error(code, None, message, reason))
     return ErrorReply(code, body, headers=dict(headers or {}))
 
 
-def fault_reply(fault: Fault) -> ErrorReply:
-    """The answer of an error-kind fault, in the body shape its kind names."""
+def fault_reply(fault: Fault, dialect: Dialect | None = None) -> ErrorReply:
+    """The answer of an error-kind fault, in the body shape its kind names (`error`: the
+    dialect's own shape)."""
     code = fault.code if fault.code is not None else 500
     headers: dict[str, str] = {}
     if fault.retry_after is not None:
@@ -134,7 +141,7 @@ def fault_reply(fault: Fault) -> ErrorReply:
     if fault.retry_after_ms is not None:
         headers["retry-after-ms"] = str(fault.retry_after_ms)
     if fault.kind == "error":
-        return error_reply(code, reason=fault.reason, headers=headers)
+        return error_reply(code, reason=fault.reason, headers=headers, dialect=dialect)
     if fault.kind == "list-error":
         reason = fault.reason if fault.reason is not None else _DEFAULT_REASON.get(code)
         body = msgspec.json.encode([google_error(code, None, None, reason)])
@@ -149,9 +156,11 @@ def fault_reply(fault: Fault) -> ErrorReply:
     raise ValueError(f"fault {fault.kind!r} is not an error answer")
 
 
-def stream_error_event(fault: Fault) -> bytes:
+def stream_error_event(fault: Fault, dialect: Dialect | None = None) -> bytes:
     """The `data: {"error": ...}` event a stream may carry after it has started."""
     code = fault.code if fault.code is not None else 503
+    if dialect is not None:
+        return dialect.stream_error(code, _default_message(code), fault.reason)
     payload = msgspec.json.encode(google_error(code, None, None, fault.reason))
     return b"data: " + payload + b"\n\n"
 

@@ -96,6 +96,8 @@ class ExtraBody(msgspec.Struct):
 
 class StreamOptions(msgspec.Struct):
     include_usage: bool | None = None
+    # vLLM's and SGLang's extension: usage on every chunk (acted on in those dialects only).
+    continuous_usage_stats: bool | None = None
 
 
 _Positive = Annotated[int, msgspec.Meta(ge=1)]

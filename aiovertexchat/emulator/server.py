@@ -21,6 +21,7 @@ from .capacity import CapacityGate
 from .config import EmulatorConfig
 from .content import CompletionPlan, plan_completion
 from .counters import EmulatorStats
+from .dialects import DIALECT_HEADER, Dialect, dialect_named
 from .errors import ErrorReply, error_reply, fault_reply
 from .faults import (
     ERROR_KINDS,
@@ -87,9 +88,10 @@ def build_app(state: EmulatorState) -> web.Application:
 
 
 class _Exchange:
-    """One request being answered: its ids, and the bookkeeping every answer shares."""
+    """One request being answered: its ids, its dialect, and the bookkeeping every answer
+    shares."""
 
-    __slots__ = ("headers", "request", "sequence", "state")
+    __slots__ = ("dialect", "dialect_error", "headers", "request", "sequence", "state")
 
     def __init__(self, request: web.Request) -> None:
         self.request = request
@@ -97,6 +99,26 @@ class _Exchange:
         self.state.stats.requests += 1
         self.sequence = self.state.next_sequence()
         self.headers = {"x-request-id": f"emu-{self.sequence:08d}"}
+        self.dialect: Dialect | None = None
+        self.dialect_error: str | None = None
+        try:
+            name = request.headers.get(DIALECT_HEADER) or self.state.config.dialect
+            self.dialect = dialect_named(name)
+        except ValueError as exc:
+            self.dialect_error = f"{DIALECT_HEADER}: {exc}"
+
+    def error(
+        self,
+        code: int,
+        message: str | None = None,
+        *,
+        reason: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> web.Response:
+        """An error answer in the request's dialect."""
+        return self.reply(
+            error_reply(code, message, reason=reason, headers=headers, dialect=self.dialect)
+        )
 
     @property
     def completion_id(self) -> str:
@@ -110,6 +132,10 @@ class _Exchange:
 
 async def _not_found(request: web.Request) -> web.StreamResponse:
     exchange = _Exchange(request)
+    dialect = exchange.dialect
+    if dialect is not None:
+        body, content_type = dialect.not_found_body(request.path)
+        return exchange.reply(ErrorReply(404, body, content_type))
     return exchange.reply(
         error_reply(404, f"The requested URL {request.path} was not found on this server.")
     )
@@ -128,7 +154,7 @@ async def _vertex_chat(request: web.Request) -> web.StreamResponse:
         return await _chat(exchange, Route.DEPLOYED)
     info = request.match_info
     name = f"projects/{info['project']}/locations/{info['location']}/endpoints/{endpoint}"
-    return exchange.reply(error_reply(404, f"Endpoint `{name}` not found."))
+    return exchange.error(404, f"Endpoint `{name}` not found.")
 
 
 def _auth_error(request: web.Request, state: EmulatorState) -> ErrorReply | None:
@@ -151,15 +177,17 @@ def _auth_error(request: web.Request, state: EmulatorState) -> ErrorReply | None
 async def _chat(exchange: _Exchange, route: Route) -> web.StreamResponse:
     request, state = exchange.request, exchange.state
     config = state.config
+    if exchange.dialect_error is not None:
+        return exchange.reply(error_reply(400, exchange.dialect_error))
     if request.method != "POST":
-        return exchange.reply(
-            error_reply(
-                405, f"Method {request.method} is not allowed; use POST.", headers={"Allow": "POST"}
-            )
+        return exchange.error(
+            405, f"Method {request.method} is not allowed; use POST.", headers={"Allow": "POST"}
         )
     auth_error = _auth_error(request, state)
     if auth_error is not None:
         state.stats.rejected_auth += 1
+        if exchange.dialect is not None:
+            return exchange.error(auth_error.status, "Invalid authentication credentials.")
         return exchange.reply(auth_error)
     try:
         body = await request.read()
@@ -171,12 +199,12 @@ async def _chat(exchange: _Exchange, route: Route) -> web.StreamResponse:
             request.headers.get(FAULT_HEADER), request.headers.get(FAULT_ONCE_HEADER)
         )
     except ValueError as exc:  # RequestError, or a malformed fault header
-        return exchange.reply(error_reply(400, str(exc)))
+        return exchange.error(400, str(exc))
 
     stats = state.stats
     if not state.gate.admit(stats.concurrency, config.max_concurrency, config.max_rpm):
         stats.rejected_capacity += 1
-        return exchange.reply(error_reply(429))
+        return exchange.error(429)
     stats.concurrency += 1
     stats.peak_concurrency = max(stats.peak_concurrency, stats.concurrency)
     task = asyncio.current_task()
@@ -206,12 +234,13 @@ async def _answer(
             abort_connection(request)
             return web.Response()  # never reaches the wire; the transport is gone
         elif fault.kind in ERROR_KINDS:
-            return exchange.reply(fault_reply(fault))
+            return exchange.reply(fault_reply(fault, exchange.dialect))
         elif fault.kind == "error-in-stream" and not streaming:
             # A non-streaming answer cannot fail half-way through; fail it whole.
-            return exchange.reply(error_reply(fault.code or 503, reason=fault.reason))
+            return exchange.error(fault.code or 503, reason=fault.reason)
 
     model = chat.model or DEFAULT_MODEL
+    dialect = exchange.dialect
     plan = plan_completion(
         chat,
         seed=config.seed,
@@ -220,6 +249,7 @@ async def _answer(
         inline_thoughts=config.thoughts_without_marker == "inline",
         gemini_tool_deltas=config.gemini_tool_deltas(managed=route is Route.MANAGED),
         signature_namespace=config.signature_namespace,
+        shown_thoughts=_shown_thoughts(dialect),
     )
     created = int(state.wall_clock())
     trickle, positional = in_body_faults(faults)
@@ -230,7 +260,7 @@ async def _answer(
     delay = config.ttft + config.itl * (chunks - 1)
     if delay > 0:
         await asyncio.sleep(delay)
-    body = completion_body(plan, exchange.completion_id, created)
+    body = completion_body(plan, exchange.completion_id, created, dialect)
     headers = {**exchange.headers, "Content-Type": _JSON}
     state.stats.by_status[200] += 1
     if trickle is None and not positional:
@@ -268,7 +298,7 @@ async def _stream(
     usage = config.usage_in_stream == "always" or (
         config.usage_in_stream == "on_request" and plan.usage_requested
     )
-    encoder = StreamEncoder(exchange.completion_id, created, plan.model)
+    encoder = StreamEncoder(exchange.completion_id, created, plan.model, exchange.dialect)
     try:
         await response.prepare(request)
         state.stats.chunks += await write_stream(
@@ -282,6 +312,13 @@ async def _stream(
     except ConnectionError:
         pass  # the client left or a reset fault fired; aiohttp ends the exchange quietly
     return response
+
+
+def _shown_thoughts(dialect: Dialect | None) -> str:
+    """When thinking is sent: Gemini's rule (`include_thoughts`), or a reasoning parser's."""
+    if dialect is None or dialect.reasoning == "parts":
+        return "google"
+    return "never" if dialect.reasoning == "hidden" else "always"
 
 
 class Emulator:

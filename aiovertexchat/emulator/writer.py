@@ -97,7 +97,7 @@ async def _apply(out: BodyWriter, fault: Fault, encoder: StreamEncoder) -> bool:
         await out.send(encoder.broken_event())
         return False
     if kind == "error-in-stream":
-        await out.send(stream_error_event(fault))
+        await out.send(stream_error_event(fault, encoder.dialect))
         return True
     if kind == "reset-mid-stream":
         await out.reset()
