@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from aiovertexchat.emulator import Emulator, EmulatorConfig
-from aiovertexchat.emulator import __main__ as emulator_main
+from aiovertexchat.emulator import cli as emulator_main
 from aiovertexchat.emulator.dialects import DIALECT_HEADER, DIALECTS, Dialect, dialect_named
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {
