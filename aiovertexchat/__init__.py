@@ -19,6 +19,7 @@ from ._protocol.tools import function_tool, pydantic_function_tool
 from ._reliability.client_stats import ClientStats
 from ._reliability.ratelimit import RateLimit
 from ._reliability.retry import RetryPolicy
+from ._reliability.sizes import SizeLimits
 from ._reliability.timeouts import Timeouts
 from .client import AsyncVertexChat, ResponseInfo
 from .errors import (
@@ -117,6 +118,7 @@ __all__ = [
     "ResponseTooLargeError",
     "RetryPolicy",
     "SafetySetting",
+    "SizeLimits",
     "StaticToken",
     "StreamInterruptedError",
     "StreamMetrics",

@@ -189,7 +189,7 @@ EXPORTED = [
     "MediaError", "MediaTooLargeError", "NoAuth", "NotFoundError", "ParsedChatCompletion",
     "ParsedChatCompletionMessage", "ParsedChoice", "PermissionDeniedError", "RateLimit",
     "RateLimitError", "RefreshPolicy", "ResponseInfo", "ResponseTooLargeError", "RetryPolicy",
-    "SafetySetting", "StaticToken", "StreamInterruptedError", "StreamMetrics",
+    "SafetySetting", "SizeLimits", "StaticToken", "StreamInterruptedError", "StreamMetrics",
     "StreamTimeoutError", "StructuredOutputError", "ThinkingConfig", "ThoughtSplitter",
     "Timeouts", "TokenRefreshError", "ToolCall", "UnknownMediaTypeError", "UnknownParameterError",
     "UnprocessableEntityError", "UnsupportedSchemaError", "Usage", "__version__", "audio_part",

@@ -5,6 +5,11 @@ fast path every well-formed answer takes. When it fails, the failure is describe
 both bodies and chunks: not JSON at all, or valid JSON of an unexpected shape at a `$.path`.
 The result is an `APIResponseValidationError` that keeps the real 2xx status and a bounded
 excerpt of the body; it is never retried, because the server already did (and billed) the work.
+
+Decoding never amplifies without bound: the input is capped before it gets here
+(`SizeLimits`), unknown fields are skipped without building anything, and nesting deeper than
+the interpreter's recursion limit stops msgspec with a `RecursionError` after bounded work,
+which is reported like any other unreadable answer (`too_deep`), never raised as it is.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ __all__ = [
     "MAX_BODY_EXCERPT",
     "decode_completion",
     "describe_decode_failure",
+    "too_deep",
     "unreadable_response",
 ]
 
@@ -50,6 +56,16 @@ def decode_completion(
             raw, exc, what="a chat.completion", status=status, headers=headers,
             request_id=request_id,
         ) from exc
+    except RecursionError as exc:
+        raise unreadable_response(
+            raw, too_deep(exc), what="a chat.completion", status=status, headers=headers,
+            request_id=request_id,
+        ) from exc
+
+
+def too_deep(exc: RecursionError) -> msgspec.DecodeError:
+    """The decode failure to report for JSON nested past the recursion limit."""
+    return msgspec.DecodeError(f"JSON nested too deeply to decode ({exc})")
 
 
 def describe_decode_failure(exc: msgspec.DecodeError) -> tuple[str, str | None]:
