@@ -279,6 +279,9 @@ class _StreamCore:
                             ):
                                 self._note_firsts(chunk, now)
                             yield chunk
+                        # Hold nothing of these events while the next read waits: a large
+                        # event's text would otherwise stay in memory twice per stream.
+                        del events, event, payload
                     self._decoder.end()
                     if self._accumulator.finished:
                         self._finished = True
