@@ -34,7 +34,7 @@ MiB = 1024 * 1024
 MODEL = "some-model"
 
 
-# -- the server (a subprocess) -----------------------------------------------------------------------
+# -- the server (a subprocess) --------------------------------------------------------------------
 def _event(size: int, index: int) -> bytes:
     """One `data:` line of exactly `size` bytes (the decoder's measure), plus its blank line."""
     head = b'data: {"id":"m","object":"chat.completion.chunk","created":1,"model":"m",' \
@@ -93,7 +93,7 @@ async def serve(streams: int, event_bytes: int, events: int, hold: float) -> Non
         await runner.cleanup()
 
 
-# -- the client (this process) -------------------------------------------------------------------------
+# -- the client (this process) --------------------------------------------------------------------
 def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
