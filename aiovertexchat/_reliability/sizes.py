@@ -14,9 +14,12 @@ Past a limit the call raises `ResponseTooLargeError` (`.limit_name` "body", "eve
 
 Why these defaults: the longest answers Gemini produces (65,536 output tokens, with reasoning)
 are around 0.5 MB of text, plus a few hundred bytes of JSON per event; 8 MiB is ten times
-that. One event carries a few tokens (a tool call's arguments at most), so 1 MiB is ample. At
-the default `max_concurrency` of 100 a client then holds at most 100 x 8 MiB = 800 MiB of
-answers; `benchmarks/stream_memory.py` measures the worst case.
+that. One event carries a few tokens (a tool call's arguments at most), so 1 MiB is ample.
+
+Worst case: an open stream holds at most what it received (`stream`) plus one event on its way
+to the caller, so a client holds at most max_concurrency x (stream + event) for its answers:
+100 x 9 MiB = 900 MiB at the default `max_concurrency`. `benchmarks/stream_memory.py` measures
+it with 1,000 concurrent streams fed events of the largest accepted size.
 """
 
 from __future__ import annotations
