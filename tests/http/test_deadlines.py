@@ -33,7 +33,6 @@ from aiovertexchat import (
     RetryPolicy,
     StreamTimeoutError,
     Timeouts,
-    TokenRefreshError,
 )
 from aiovertexchat.cli import main
 from aiovertexchat.emulator import Emulator, EmulatorConfig
@@ -203,33 +202,48 @@ async def test_total_covers_a_token_callable_that_hangs() -> None:
     assert server.requests == 0
 
 
-class _StalledGoogle(GoogleAuth):
-    """GoogleAuth whose token endpoint never answers (the refresh blocks its thread)."""
+def _service_account(token_uri: str) -> Any:
+    """Real google-auth service-account credentials whose token endpoint is `token_uri`."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from google.oauth2 import service_account
 
-    def __init__(self) -> None:
-        super().__init__(refresh_timeout=60)
-        self.stalled = threading.Event()
-        self.unblock = threading.Event()
-
-    def _blocking_fetch(self) -> Any:
-        self.stalled.set()
-        self.unblock.wait(30)
-        raise TokenRefreshError("the token endpoint did not answer")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return service_account.Credentials.from_service_account_info({
+        "type": "service_account", "project_id": "p", "private_key_id": "k1",
+        "private_key": pem, "client_email": "t@p.iam.gserviceaccount.com", "client_id": "1",
+        "token_uri": token_uri,
+    })
 
 
 async def test_total_covers_a_google_token_endpoint_that_stalls() -> None:
-    auth = _StalledGoogle()
-    try:
-        async with HostileServer(json_reply(json.dumps(completion()).encode())) as server, (
-            AsyncVertexChat(base_url=server.base_url, auth=auth, retry=ONCE)
-        ) as c:
+    # The token endpoint takes the grant and never answers; GoogleAuth's own refresh_timeout
+    # (60 s here) would be far too late: the call's 0.2 s deadline cuts the wait.
+    grant_arrived = asyncio.Event()
+
+    async def take_grant_and_stall(request: web.Request, server: HostileServer) -> web.Response:
+        grant_arrived.set()
+        await server.release.wait()
+        return web.Response(status=500)
+
+    async with HostileServer(take_grant_and_stall) as token_server, HostileServer(
+        json_reply(json.dumps(completion()).encode())
+    ) as server:
+        token_uri = token_server.base_url.removesuffix("/v1") + "/token"
+        auth = GoogleAuth(_service_account(token_uri), refresh_timeout=60)
+        async with AsyncVertexChat(base_url=server.base_url, auth=auth, retry=ONCE) as client:
+            await bounded(grant_arrived.wait())  # the prefetch is stuck at the endpoint
             with pytest.raises(APITimeoutError) as info:
-                await bounded(c.chat.completions.create(model=MODEL, messages=HELLO, timeout=0.2))
-    finally:
-        auth.unblock.set()
-    assert auth.stalled.is_set()
+                await bounded(
+                    client.chat.completions.create(model=MODEL, messages=HELLO, timeout=0.2)
+                )
     assert (info.value.kind, info.value.stage) == ("total", "token")
-    assert server.requests == 0
+    assert "access token" in str(info.value)
+    assert token_server.requests == 1 and server.requests == 0
 
 
 async def test_total_covers_the_headers_of_every_attempt() -> None:
