@@ -20,6 +20,7 @@ from ._reliability.client_stats import ClientStats
 from ._reliability.ratelimit import RateLimit
 from ._reliability.redis_ratelimit import RedisRateLimit
 from ._reliability.retry import RetryPolicy
+from ._reliability.sizes import SizeLimits
 from ._reliability.timeouts import Timeouts
 from .client import AsyncVertexChat, ResponseInfo
 from .errors import (
@@ -119,6 +120,7 @@ __all__ = [
     "ResponseTooLargeError",
     "RetryPolicy",
     "SafetySetting",
+    "SizeLimits",
     "StaticToken",
     "StreamInterruptedError",
     "StreamMetrics",

@@ -29,6 +29,7 @@ from ._reliability.client_stats import ClientStats
 from ._reliability.concurrency import ConcurrencyLimiter
 from ._reliability.ratelimit import RateLimit
 from ._reliability.retry import RetryPolicy
+from ._reliability.sizes import SizeLimits
 from ._reliability.timeouts import Timeouts, as_timeouts
 from .errors import (
     ConfigurationError,
@@ -115,8 +116,9 @@ class Completions:
             extra_body: fields merged into the JSON body last, sent as given (server-specific
                 parameters).
             extra_headers: headers for this call, over the client's `default_headers`.
-            timeout: a `Timeouts`, or seconds for the total deadline over all attempts, stream
-                included. Default: the client's.
+            timeout: a `Timeouts`, or seconds for the total deadline, counted from this call:
+                waits for a slot, a rate token and an access token, all attempts, backoff and
+                the whole body or stream. Default: the client's.
             retry: a `RetryPolicy` replacing the client's for this call.
             google: Gemini's extras (`GoogleExtras` or a dict), sent as
                 `"extra_body": {"google": ...}`.
@@ -133,13 +135,16 @@ class Completions:
             APIStatusError: the server answered an error status after retries (its subclasses:
                 `BadRequestError` 400, `AuthenticationError` 401, `PermissionDeniedError` 403,
                 `NotFoundError` 404, `RateLimitError` 429, `InternalServerError` 5xx, ...).
-            APITimeoutError: a limit of `Timeouts` fired (`.kind` names which).
+            APITimeoutError: a limit of `Timeouts` fired (`.kind` names which; `.stage` what
+                the call was waiting for).
             APIConnectionError: no usable answer arrived (refused, reset, DNS, TLS).
             APIResponseValidationError: a 2xx answer that is not a chat completion (not
                 retried: the server did the work).
             TokenRefreshError: no access token could be obtained.
+            ResponseTooLargeError: the answer is past `SizeLimits.body` (not retried).
             Errors while iterating a stream: `StreamInterruptedError` / `StreamTimeoutError`
-            (with `.partial`), `ResponseTooLargeError`, `APIStatusError` for an error event.
+            (with `.partial`), `ResponseTooLargeError` (`SizeLimits.event` / `.stream`, with
+            `.partial`), `APIStatusError` for an error event.
             Every failure after retries carries `.attempts`, one line per attempt.
         """
         check_param_names(params, call_keywords=_CALL_KEYWORDS)
@@ -293,7 +298,12 @@ class AsyncVertexChat:
         retry: the `RetryPolicy` (default: 4 attempts, full-jitter backoff 0.5 s .. 20 s,
             `Retry-After` obeyed up to 60 s, a retry budget).
         timeout: a `Timeouts`, or seconds for the total deadline of each call (default
-            `Timeouts()`: connect 10 s, first byte 600 s, idle 120 s, no total).
+            `Timeouts()`: connect 10 s, first byte 600 s (a non-streamed answer's body
+            included), idle 120 s, total 900 s counted from `create()`).
+        size_limits: a `SizeLimits(body=..., event=..., stream=...)`: the most decoded bytes
+            (after decompression) accepted for a non-streamed answer (default 8 MiB), one
+            stream event (1 MiB) and one stream (8 MiB). Past one, `ResponseTooLargeError`
+            (`.limit_name`, `.limit`, `.partial` for streams), not retried.
         max_connections: connection pool size (default: `max_concurrency`, or 100).
         default_headers: headers sent with every request.
         environ: the environment to read instead of `os.environ` (tests, sandboxes).
@@ -326,6 +336,7 @@ class AsyncVertexChat:
         max_connections: int | None = None,
         default_headers: Mapping[str, str] | None = None,
         environ: Mapping[str, str] | None = None,
+        size_limits: SizeLimits | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
         self._target: ResolvedEndpoint = resolve_target(
@@ -355,6 +366,7 @@ class AsyncVertexChat:
             rate_limiter=rate_limit.limiter() if rate_limit is not None else None,
             policy=retry if retry is not None else RetryPolicy(),
             sleep=asyncio.sleep,
+            size_limits=size_limits,
         )
         self._started = False
         self._closed = False
@@ -418,7 +430,12 @@ class AsyncVertexChat:
         try:
             await self._auth.aclose()
         finally:
-            await self._transport.aclose()
+            try:
+                rate_limiter = self._dispatcher.rate_limiter
+                if rate_limiter is not None:
+                    await rate_limiter.aclose()  # a shared (Redis) limiter hands back its refunds
+            finally:
+                await self._transport.aclose()
 
     @property
     def base_url(self) -> str:
@@ -442,6 +459,10 @@ class AsyncVertexChat:
     @property
     def timeouts(self) -> Timeouts:
         return self._timeouts
+
+    @property
+    def size_limits(self) -> SizeLimits:
+        return self._dispatcher.size_limits
 
     @property
     def connections_in_use(self) -> int:

@@ -260,11 +260,19 @@ class APIConnectionError(APIError):
 
 
 class APITimeoutError(APIConnectionError):
-    """A timeout fired; `.kind` says which one (connect, first_byte, idle or total)."""
+    """A timeout fired; `.kind` says which one (connect, first_byte, idle or total).
 
-    def __init__(self, message: str, *, kind: TimeoutKind = "total") -> None:
+    `.stage` says what the call was waiting for when it fired: "queue" (a concurrency slot),
+    "rate_limit", "token" (an access token), "response" (the response headers), "body" (the
+    rest of a non-streamed answer), "backoff", "stream"; None when not known.
+    """
+
+    def __init__(
+        self, message: str, *, kind: TimeoutKind = "total", stage: str | None = None
+    ) -> None:
         super().__init__(message)
         self.kind: TimeoutKind = kind
+        self.stage = stage
 
 
 class TokenRefreshError(APIError):
@@ -308,6 +316,7 @@ class StreamTimeoutError(StreamInterruptedError, APITimeoutError):
             self, message, partial=partial, chunks_received=chunks_received, cause=cause
         )
         self.kind = cause.kind
+        self.stage = cause.stage
 
 
 class StructuredOutputError(APIError):

@@ -86,9 +86,8 @@ async def run(reads: list[bytes], hook: Callable[[Any], None] | None) -> int:
         _MemoryResponse(reads),  # type: ignore[arg-type]
         metrics=StreamMetrics(started_at=time.perf_counter()),
         request_id=None,
+        new_chunk_hook=None if hook is None else (lambda: hook),
     )
-    if hook is not None:
-        stream._chunk_hook = hook
     count = 0
     async for _ in stream:
         count += 1

@@ -234,6 +234,7 @@ EXPORTED = [
     "ResponseTooLargeError",
     "RetryPolicy",
     "SafetySetting",
+    "SizeLimits",
     "StaticToken",
     "StreamInterruptedError",
     "StreamMetrics",

@@ -18,7 +18,6 @@ The blocking calls live in `_google_blocking`, imported on that thread.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import logging
 import math
@@ -29,6 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from os import PathLike
 from typing import TYPE_CHECKING, Any
+
+import anyio
 
 from .._redact import describe_error
 from ..errors import ConfigurationError, TokenRefreshError
@@ -42,6 +43,10 @@ __all__ = ["CLOUD_PLATFORM_SCOPE", "AuthStats", "GoogleAuth"]
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
 logger = logging.getLogger("aiovertexchat.auth")
+
+# aclose(): how often a task that has not ended is cancelled again, and when it is abandoned.
+_CLOSE_POLL = 0.05
+_CLOSE_LIMIT = 5.0
 
 _INSTALL_HINT = (
     "GoogleAuth needs google-auth with its requests transport: "
@@ -358,23 +363,41 @@ class GoogleAuth:
 
     async def _run(self) -> None:
         schedule = self._schedule
-        while self._fatal is None:
+        # `_closed` is checked on every turn: closing never depends on a cancellation arriving
+        # (Python 3.10 and 3.11 can lose one that lands as an awaited call completes).
+        while self._fatal is None and not self._closed:
             self._wake.clear()
             delay = schedule.delay(time.monotonic())
             if delay is None or delay > 0:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+                # A cancel scope, not asyncio.wait_for: wait_for is what loses cancellations.
+                with anyio.move_on_after(math.inf if delay is None else delay):
+                    await self._wake.wait()
                 continue
             await self._refresh_shared()  # records success or failure and reschedules
 
     async def aclose(self) -> None:
-        """Cancel and await the background task and any fetch; idempotent."""
+        """Cancel and await the background task and any fetch; idempotent and bounded.
+
+        The tasks are cancelled again every `_CLOSE_POLL` seconds until they end, and
+        abandoned (with a warning) after `_CLOSE_LIMIT` seconds, so closing the client never
+        hangs on them. A refresh already running on the worker thread is not waited for.
+        """
         self._closed = True
-        tasks = [task for task in (self._task, self._inflight) if task is not None]
+        self._wake.set()  # the background loop sees `_closed` at once
+        pending = {task for task in (self._task, self._inflight) if task is not None}
         self._task = None
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + _CLOSE_LIMIT
+        while pending:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=_CLOSE_POLL)
+            if pending and loop.time() >= give_up_at:
+                logger.warning(
+                    "GoogleAuth.aclose(): %d task(s) ignored cancellation for %.3g s; "
+                    "abandoned", len(pending), _CLOSE_LIMIT,
+                )
+                break
         pool, self._pool = self._pool, None
         if pool is not None:
             # A refresh already on the thread finishes by itself (bounded by refresh_timeout);

@@ -15,15 +15,26 @@ the decision to re-issue a broken stream is taken here too, by the same `after_f
 
 The 401 path is separate from retries: a token the server rejected is dropped, a refreshable
 source mints a new one, and the request is sent once more within the same attempt.
+
+The total deadline is one cancel scope per call (anyio's, so it behaves alike on Python 3.10 to
+3.13) around everything up to a decoded answer or an open stream: the waits for a slot, a rate
+token and an access token, each attempt, each backoff. `Call.stage` names what the call is
+waiting for, so the error says which wait ran out. A stream's body runs outside the scope (its
+chunks are read by the caller's loop): the stream carries the deadline and enforces it with
+one timer, and its restarts run inside a scope of their own.
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NoReturn
+
+import anyio
 
 from .._auth.sources import AuthProvider
 from .._protocol.decode import decode_completion
@@ -32,6 +43,7 @@ from .._reliability.client_stats import ClientStats, Counters
 from .._reliability.concurrency import ConcurrencyLimiter, Slot
 from .._reliability.ratelimit import RateLimiter
 from .._reliability.retry import RetryBudget, RetryPolicy, error_summary, retry_after_seconds
+from .._reliability.sizes import SizeLimits
 from .._reliability.timeouts import Timeouts
 from ..errors import (
     APIError,
@@ -62,11 +74,32 @@ class Call:
     started: float = field(default_factory=time.monotonic)
     attempts: list[str] = field(default_factory=list)
     sent: int = 0
+    stage: str = "queue"
+    """What the call waits for now (`APITimeoutError.stage` when the deadline cuts it)."""
 
     @property
     def deadline(self) -> float | None:
         total = self.timeouts.total
         return None if total is None else self.started + total
+
+    def loop_deadline(self) -> float:
+        """The deadline on the event loop's clock (what cancel scopes and timers use); inf for
+        none."""
+        deadline = self.deadline
+        if deadline is None:
+            return math.inf
+        return asyncio.get_running_loop().time() + (deadline - time.monotonic())
+
+
+_STAGE_WORDS = {
+    "queue": "waiting for a concurrency slot (max_concurrency)",
+    "rate_limit": "waiting for the rate limit",
+    "token": "waiting for an access token",
+    "response": "waiting for the response headers",
+    "body": "reading the answer",
+    "backoff": "in the backoff before a retry",
+    "stream": "reading the stream",
+}
 
 
 class Lease:
@@ -102,7 +135,9 @@ class Dispatcher:
         policy: RetryPolicy,
         sleep: Callable[[float], Awaitable[object]],
         rng: random.Random | None = None,
+        size_limits: SizeLimits | None = None,
     ) -> None:
+        self.size_limits = size_limits if size_limits is not None else SizeLimits()
         self._transport = transport
         self._auth = auth
         self._url = url
@@ -130,6 +165,7 @@ class Dispatcher:
         if count:
             self.counters.requests += 1
         while True:
+            call.stage = "queue"
             slot = await self.limiter.acquire()
             try:
                 response = await self._attempt(call, on_admitted)
@@ -147,13 +183,16 @@ class Dispatcher:
 
     async def _attempt(self, call: Call, on_admitted: Callable[[], None] | None) -> Response:
         if self.rate_limiter is not None:
-            await self.rate_limiter.acquire(call.token_estimate)
+            call.stage = "rate_limit"
+            await self.rate_limiter.acquire(call.token_estimate, within=self._remaining(call))
         if on_admitted is not None:
             on_admitted()
         auth_retry_left = self._auth.refreshable
         while True:
+            call.stage = "token"
             headers = {**call.headers, **await self._auth.headers()}
-            total = self._remaining(call)
+            self._remaining(call)  # a deadline already past: not sent at all
+            call.stage = "response"
             call.sent += 1
             self.counters.attempts += 1
             timeouts = call.timeouts
@@ -161,12 +200,12 @@ class Dispatcher:
                 self._url,
                 call.body,
                 headers,
-                total=total,
                 connect=timeouts.connect,
                 first_byte=timeouts.first_byte,
             )
             if response.status < 300:
                 return response
+            call.stage = "body"
             error = await self._status_error(response)
             if isinstance(error, AuthenticationError):
                 self._auth.invalidate()
@@ -190,12 +229,20 @@ class Dispatcher:
 
     # -- a call's two shapes -----------------------------------------------------------------
     async def complete(self, call: Call) -> ChatCompletion:
-        """Run a non-streamed call to its decoded completion (or its final error)."""
+        """Run a non-streamed call to its decoded completion (or its final error), within its
+        total deadline."""
+        with anyio.CancelScope(deadline=call.loop_deadline()):
+            return await self._complete(call)
+        self._deadline_passed(call)  # only reached when the deadline cut the call
+
+    async def _complete(self, call: Call) -> ChatCompletion:
+        max_body = self.size_limits.body
         while True:
             lease = await self.send(call)
             response = lease.response
             try:
-                raw = await response.read()
+                call.stage = "body"
+                raw = await response.read(max_body)
                 completion = decode_completion(
                     raw,
                     status=response.status,
@@ -226,20 +273,27 @@ class Dispatcher:
         `new_chunk_hook` makes the per-chunk rewriter (thought separation) for each attempt.
         """
         metrics = StreamMetrics(started_at=time.perf_counter())
-        # `started_at` is when the request is about to be sent: after any wait for a slot or
-        # a rate token, so TTFT measures the server, not our own queue.
-        lease = await self.send(call, on_admitted=lambda: _restart_clock(metrics))
-        metrics.headers_at = time.perf_counter()
-        attempt = _StreamAttempt(self, call, lease)
-        return ChatStream(
-            lease.response,
-            metrics=metrics,
-            request_id=request_id_from_headers(lease.response.headers),
-            on_close=attempt.end,
-            restart=attempt.restart,
-            new_chunk_hook=new_chunk_hook,
-            idle_timeout=call.timeouts.idle,
-        )
+        deadline = call.loop_deadline()
+        with anyio.CancelScope(deadline=deadline):
+            # `started_at` is when the request is about to be sent: after any wait for a slot
+            # or a rate token, so TTFT measures the server, not our own queue.
+            lease = await self.send(call, on_admitted=lambda: _restart_clock(metrics))
+            metrics.headers_at = time.perf_counter()
+            attempt = _StreamAttempt(self, call, lease)
+            call.stage = "stream"
+            return ChatStream(
+                lease.response,
+                metrics=metrics,
+                request_id=request_id_from_headers(lease.response.headers),
+                on_close=attempt.end,
+                restart=attempt.restart,
+                new_chunk_hook=new_chunk_hook,
+                idle_timeout=call.timeouts.idle,
+                limits=self.size_limits,
+                deadline=deadline,
+                total_timeout=call.timeouts.total,
+            )
+        self._deadline_passed(call)  # only reached when the deadline cut the call
 
     # -- failures -----------------------------------------------------------------------------
     async def after_failure(
@@ -289,7 +343,20 @@ class Dispatcher:
             )
         counters.retries[cause] += 1
         if delay > 0:
+            call.stage = "backoff"
             await self._sleep(delay)
+
+    def _deadline_passed(self, call: Call) -> NoReturn:
+        """The call's cancel scope fired: raise the timeout, naming the wait it cut."""
+        stage = call.stage
+        error = APITimeoutError(
+            f"the total deadline ({call.timeouts.total:g} s from create()) ran out "
+            f"{_STAGE_WORDS.get(stage, stage)}",
+            kind="total",
+            stage=stage,
+        )
+        call.attempts.append(error_summary(error))
+        self._give_up(call, error, None)
 
     def _give_up(self, call: Call, error: APIError, why: str | None) -> NoReturn:
         self.counters.failures += 1
@@ -319,8 +386,10 @@ class Dispatcher:
         if remaining <= 0:
             total = call.timeouts.total
             raise APITimeoutError(
-                f"the total deadline ({total:g} s) passed before the request was sent",
+                f"the total deadline ({total:g} s) passed before the request was sent "
+                f"({_STAGE_WORDS.get(call.stage, call.stage)})",
                 kind="total",
+                stage=call.stage,
             )
         return remaining
 
@@ -380,14 +449,18 @@ class _StreamAttempt:
 
     async def restart(self, error: APIError, chunks_shown: int) -> Response:
         """Re-issue the call if the retry policy allows it (after its backoff), else raise
-        `error` with the history of every attempt."""
+        `error` with the history of every attempt. Bounded by the call's total deadline."""
         self.lease.end(None)
         dispatcher = self.dispatcher
-        await dispatcher.after_failure(
-            self.call, error, slot=self.lease.slot, chunks_shown=chunks_shown
-        )
-        self.lease = await dispatcher.send(self.call, count=False)
-        return self.lease.response
+        call = self.call
+        with anyio.CancelScope(deadline=call.loop_deadline()):
+            await dispatcher.after_failure(
+                call, error, slot=self.lease.slot, chunks_shown=chunks_shown
+            )
+            self.lease = await dispatcher.send(call, count=False)
+            call.stage = "stream"
+            return self.lease.response
+        dispatcher._deadline_passed(call)  # only reached when the deadline cut the restart
 
 
 def _restart_clock(metrics: StreamMetrics) -> None:

@@ -5,14 +5,26 @@ into a Struct, the accumulator appends its text, and the arrival time is recorde
 runs per chunk.
 
 The connection is released exactly once, however iteration ends: at the end of the body, on an
-error, on `aclose()` / `async with`, on task cancellation, or when an abandoned stream is
-garbage-collected after a `break`.
+error, on `aclose()` / `async with`, on task cancellation, or as soon as an abandoned stream
+(dropped after a `break`) loses its last reference.
+
+How an abandoned stream is freed without the garbage collector: the reading state lives in
+`_StreamCore`, and the async generator that reads holds only the core. The `ChatStream` the
+caller holds owns both, and nothing refers back to it, so it is freed by reference counting
+the moment the caller drops it; its `__del__` then closes the core: the connection is closed
+and the concurrency slot given back at once. The orphaned generator is finalized by asyncio's
+async-generator hook on the next loop iteration, and its `finally` finds the core closed.
+
+Limits per stream, checked per network read (an addition and a comparison, nothing per chunk):
+`SizeLimits.stream` on the decoded bytes of the attempt, `SizeLimits.event` in the SSE decoder,
+the total deadline by one timer armed when the stream opens.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import time
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
@@ -28,10 +40,12 @@ from .._protocol.decode import (
     decode_tolerantly,
     describe_decode_failure,
     error_in_body,
+    too_deep,
     unreadable_response,
 )
 from .._protocol.error_body import parse_error_body, request_id_from_headers
 from .._protocol.sse import SSEDecoder
+from .._reliability.sizes import SizeLimits, describe_size
 from ..errors import (
     APIError,
     APIStatusError,
@@ -103,11 +117,17 @@ class StreamMetrics:
         return [later - earlier for earlier, later in itertools.pairwise(times)]
 
 
-def _check_idle(ref: weakref.ref[ChatStream]) -> None:
+def _check_idle(ref: weakref.ref[_StreamCore]) -> None:
     # The timer holds the stream weakly: a stream dropped after `break` must stay collectable.
     stream = ref()
     if stream is not None:
         stream._check_idle()
+
+
+def _check_deadline(ref: weakref.ref[_StreamCore]) -> None:
+    stream = ref()
+    if stream is not None:
+        stream._expire()
 
 
 def _hooked(
@@ -120,8 +140,11 @@ def _hooked(
     return hook_then_add
 
 
-class ChatStream:
-    """Chunks of a streamed completion; also an async context manager that closes it."""
+class _StreamCore:
+    """The reading side of a `ChatStream`: response, decoder, accumulator, timers, closing.
+
+    Its async generator `_iterate` refers to this core only, never to the `ChatStream`.
+    """
 
     def __init__(
         self,
@@ -133,17 +156,20 @@ class ChatStream:
         restart: Restart | None = None,
         new_chunk_hook: Callable[[], ChunkHook | None] | None = None,
         idle_timeout: float | None = None,
-        max_event_size: int = 64 * 1024 * 1024,
+        limits: SizeLimits | None = None,
+        deadline: float = math.inf,
+        total_timeout: float | None = None,
     ) -> None:
+        limits = limits if limits is not None else SizeLimits()
         self._response = response
-        self._max_event_size = max_event_size
-        self._decoder = SSEDecoder(max_event_size=max_event_size)
+        self._max_event_size = limits.event
+        self._max_stream = limits.stream
+        self._decoder = SSEDecoder(max_event_size=limits.event)
         self._accumulator = ChunkAccumulator()
         self._on_close = on_close
         self._restart = restart
         self._closed = False
         self._finished = False
-        self._chunks = self._iterate()
         # Rewrites each chunk in place before it is accumulated and yielded (e.g. thought
         # separation); None keeps the per-chunk path as it is. `new_chunk_hook` makes a fresh
         # one per attempt: a restarted attempt begins again from nothing.
@@ -159,6 +185,13 @@ class ChatStream:
         self._idle = idle_timeout
         self._wait_began: float | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
+        # The call's total deadline (event-loop clock): one timer for the stream's whole life.
+        self._total = total_timeout
+        self._deadline_timer: asyncio.TimerHandle | None = None
+        if deadline != math.inf:
+            self._deadline_timer = asyncio.get_running_loop().call_at(
+                deadline, _check_deadline, weakref.ref(self)
+            )
 
     # -- results ------------------------------------------------------------------------------
     @property
@@ -176,12 +209,6 @@ class ChatStream:
         return self._finished
 
     # -- iteration ----------------------------------------------------------------------------
-    def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
-        return self._chunks
-
-    async def __anext__(self) -> ChatCompletionChunk:
-        return await self._chunks.__anext__()
-
     async def _iterate(self) -> AsyncGenerator[ChatCompletionChunk, None]:
         try:
             self._arm_idle_timer()
@@ -197,8 +224,13 @@ class ChatStream:
                 clock = time.perf_counter
                 decode = CHUNK_DECODER.decode
                 watch = self._idle is not None
+                received = 0
+                max_stream = self._max_stream
+                full = False
                 try:
                     while True:
+                        if full:  # the last read reached the limit: what fitted was shown
+                            raise self._stream_too_large(received)
                         if watch:
                             self._wait_began = clock()
                         try:
@@ -211,6 +243,10 @@ class ChatStream:
                             self._wait_began = None
                         if not data:
                             break
+                        received += len(data)
+                        if received > max_stream:
+                            data = data[: len(data) - (received - max_stream)]
+                            full = True
                         try:
                             events = feed(data)
                         except SSEBufferOverflowError as exc:
@@ -233,6 +269,8 @@ class ChatStream:
                                 # Another server's shape: the one tolerant fallback, or the
                                 # final "unreadable" error.
                                 chunk = self._decode_tolerantly(payload)
+                            except RecursionError as exc:
+                                raise self._undecodable(payload, too_deep(exc)) from exc
                             if chunk.error:
                                 raise self._error_event(payload)
                             if metrics.first_chunk_at is None:
@@ -245,6 +283,9 @@ class ChatStream:
                             ):
                                 self._note_firsts(chunk, now)
                             yield chunk
+                        # Hold nothing of these events while the next read waits: a large
+                        # event's text would otherwise stay in memory twice per stream.
+                        del events, event, payload
                     self._decoder.end()
                     if self._accumulator.finished:
                         self._finished = True
@@ -259,7 +300,7 @@ class ChatStream:
     async def _recover(self, error: APIError) -> None:
         """Re-issue the request if the retry policy allows it, else raise `error`."""
         restart = self._restart
-        if restart is None:
+        if restart is None or self._closed:
             raise error
         self._wait_began = None
         self._response.close()
@@ -304,6 +345,21 @@ class ChatStream:
         loop = asyncio.get_running_loop()
         self._idle_timer = loop.call_later(delay, _check_idle, weakref.ref(self))
 
+    # -- total deadline -----------------------------------------------------------------------
+    def _expire(self) -> None:
+        self._deadline_timer = None
+        if self._closed:
+            return
+        # The pending (or the next) read raises it; a restart under way is cut by its own scope.
+        self._response.fail(
+            APITimeoutError(
+                f"the total deadline ({self._total:g} s from create()) ran out reading the "
+                "stream",
+                kind="total",
+                stage="stream",
+            )
+        )
+
     def _note_firsts(self, chunk: ChatCompletionChunk, now: float) -> None:
         metrics = self.metrics
         for choice in chunk.choices:
@@ -336,6 +392,8 @@ class ChatStream:
             return decode_tolerantly(payload, ChatCompletionChunk)
         except msgspec.DecodeError as exc:
             raise self._undecodable(payload, exc) from exc
+        except RecursionError as exc:
+            raise self._undecodable(payload, too_deep(exc)) from exc
 
     def _undecodable(self, payload: str, exc: msgspec.DecodeError) -> APIError:
         parsed = parse_error_body(payload.encode())
@@ -359,10 +417,25 @@ class ChatStream:
     def _too_large(self, exc: SSEBufferOverflowError) -> ResponseTooLargeError:
         received = len(self.metrics.chunk_times)
         return ResponseTooLargeError(
-            f"one stream event grew past {exc.limit} bytes (max_event_size) after {received} "
-            "chunks; what arrived is in .partial",
-            limit_name="max_event_size",
+            f"one stream event grew past SizeLimits(event={describe_size(exc.limit)}) after "
+            f"{received} chunks; what arrived is in .partial (not retried; raise the limit "
+            "with AsyncVertexChat(size_limits=SizeLimits(event=...)) if such events are "
+            "expected)",
+            limit_name="event",
             limit=exc.limit,
+            partial=self.completion,
+        )
+
+    def _stream_too_large(self, size: int) -> ResponseTooLargeError:
+        limit = self._max_stream
+        received = len(self.metrics.chunk_times)
+        return ResponseTooLargeError(
+            f"the stream grew past SizeLimits(stream={describe_size(limit)}) ({size:,} decoded "
+            f"bytes) after {received} chunks; what arrived is in .partial (not retried; raise "
+            "the limit with AsyncVertexChat(size_limits=SizeLimits(stream=...)) if such "
+            "answers are expected)",
+            limit_name="stream",
+            limit=limit,
             partial=self.completion,
         )
 
@@ -372,9 +445,10 @@ class ChatStream:
             return
         self._closed = True
         self.metrics.end_at = time.perf_counter()
-        timer, self._idle_timer = self._idle_timer, None
-        if timer is not None:
-            timer.cancel()
+        for timer in (self._idle_timer, self._deadline_timer):
+            if timer is not None:
+                timer.cancel()
+        self._idle_timer = self._deadline_timer = None
         if clean:
             self._response.release()
         else:
@@ -383,10 +457,89 @@ class ChatStream:
         if on_close is not None:
             on_close(self._accumulator.usage)
 
+
+class ChatStream:
+    """Chunks of a streamed completion; also an async context manager that closes it.
+
+    `async for chunk in stream` yields `ChatCompletionChunk`s; `stream.completion` is what
+    arrived so far as one `ChatCompletion`. The connection and the concurrency slot are given
+    back when the stream ends, fails, is closed (`aclose()`, `async with`), its task is
+    cancelled, or it is dropped (e.g. after a `break`): the last reference going is enough, no
+    garbage collection is needed.
+    """
+
+    def __init__(
+        self,
+        response: Response,
+        *,
+        metrics: StreamMetrics,
+        request_id: str | None,
+        on_close: Callable[[Usage | None], None] | None = None,
+        restart: Restart | None = None,
+        new_chunk_hook: Callable[[], ChunkHook | None] | None = None,
+        idle_timeout: float | None = None,
+        limits: SizeLimits | None = None,
+        deadline: float = math.inf,
+        total_timeout: float | None = None,
+    ) -> None:
+        core = _StreamCore(
+            response,
+            metrics=metrics,
+            request_id=request_id,
+            on_close=on_close,
+            restart=restart,
+            new_chunk_hook=new_chunk_hook,
+            idle_timeout=idle_timeout,
+            limits=limits,
+            deadline=deadline,
+            total_timeout=total_timeout,
+        )
+        self._core = core
+        self._chunks = core._iterate()
+        self.metrics = metrics
+
+    # -- results ------------------------------------------------------------------------------
+    @property
+    def completion(self) -> ChatCompletion:
+        """Everything received so far, as one completion (complete once the stream has ended)."""
+        return self._core.completion
+
+    @property
+    def usage(self) -> Usage | None:
+        return self._core.usage
+
+    @property
+    def finished(self) -> bool:
+        """True when the stream ended cleanly ([DONE] or every choice finished)."""
+        return self._core.finished
+
+    @property
+    def request_id(self) -> str | None:
+        """The request id of the current attempt's response."""
+        return self._core.request_id
+
+    @property
+    def response_headers(self) -> dict[str, str]:
+        """The headers of the current attempt's response."""
+        return self._core.response_headers
+
+    @property
+    def restarts(self) -> int:
+        """Times the request was re-issued after the stream broke (see RetryPolicy)."""
+        return self._core.restarts
+
+    # -- iteration ----------------------------------------------------------------------------
+    def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
+        return self._chunks
+
+    async def __anext__(self) -> ChatCompletionChunk:
+        return await self._chunks.__anext__()
+
+    # -- closing ------------------------------------------------------------------------------
     async def aclose(self) -> None:
         """Stop reading and release the connection. Safe to call more than once."""
         await self._chunks.aclose()
-        self._close(clean=False)
+        self._core._close(clean=False)
 
     async def __aenter__(self) -> ChatStream:
         return self
@@ -400,10 +553,13 @@ class ChatStream:
         await self.aclose()
 
     def __del__(self) -> None:
-        # A caller that `break`s out and drops the stream still gets its connection back.
-        self._close(clean=False)
+        # Dropped without being closed (a `break`): give the connection and the slot back now.
+        core = self.__dict__.get("_core")
+        if core is not None:
+            core._close(clean=False)
 
     def __repr__(self) -> str:
-        state = "finished" if self._finished else ("closed" if self._closed else "open")
+        core = self._core
+        state = "finished" if core.finished else ("closed" if core._closed else "open")
         chunks = len(self.metrics.chunk_times)
-        return f"<ChatStream {state} chunks={chunks} request_id={self.request_id!r}>"
+        return f"<ChatStream {state} chunks={chunks} request_id={core.request_id!r}>"

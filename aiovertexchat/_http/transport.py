@@ -9,14 +9,16 @@ nowhere else.
 from __future__ import annotations
 
 import asyncio
-import sys
+import math
 from collections.abc import Awaitable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import NoReturn
 
 import aiohttp
+import anyio
 
-from ..errors import APIConnectionError, APITimeoutError, TimeoutKind
+from .._reliability.sizes import describe_size
+from ..errors import APIConnectionError, APITimeoutError, ResponseTooLargeError, TimeoutKind
 
 __all__ = ["Response", "Transport"]
 
@@ -47,63 +49,104 @@ def _map_errors(what: str, timeout_kind: TimeoutKind) -> Iterator[None]:
 
 
 async def _within_first_byte(
-    request: Awaitable[aiohttp.ClientResponse], seconds: float, url: str
+    request: Awaitable[aiohttp.ClientResponse], deadline: float, seconds: float, url: str
 ) -> aiohttp.ClientResponse:
-    """Await the response headers, raising `APITimeoutError(kind="first_byte")` after `seconds`.
+    """Await the response headers, raising `APITimeoutError(kind="first_byte")` at `deadline`
+    (the event loop's clock).
 
-    Other timeouts (aiohttp's connect and total) pass through to `_map_errors` unchanged.
+    A cancel scope, not `asyncio.wait_for`: on Python 3.10 and 3.11 `wait_for` can swallow a
+    cancellation that lands as the awaited call completes; a scope cancels until it is left.
+    Other timeouts (aiohttp's connect) pass through to `_map_errors` unchanged.
     """
-    expired = False
-    try:
-        if sys.version_info >= (3, 11):
-            timer = asyncio.timeout(seconds)
-            try:
-                async with timer:
-                    return await request
-            finally:
-                expired = timer.expired()
-        else:  # pragma: no cover - Python 3.10 has no asyncio.timeout
-            loop = asyncio.get_running_loop()
-            started = loop.time()
-            try:
-                return await asyncio.wait_for(request, seconds)
-            finally:
-                expired = loop.time() - started >= seconds
-    except asyncio.TimeoutError as exc:
-        if not expired or isinstance(exc, aiohttp.ServerTimeoutError):
-            raise
-        raise APITimeoutError(
-            f"POST {url}: no response headers within {seconds:g} s (first_byte timeout)",
-            kind="first_byte",
-        ) from exc
+    with anyio.CancelScope(deadline=deadline):
+        return await request
+    raise APITimeoutError(
+        f"POST {url}: no response headers within {seconds:g} s (first_byte timeout)",
+        kind="first_byte",
+        stage="response",
+    )
 
 
 class Response:
-    """A response whose status and headers are known; the body is read on demand."""
+    """A response whose status and headers are known; the body is read on demand.
 
-    __slots__ = ("_content", "_raw", "headers", "status")
+    `read_deadline` (event-loop clock, `inf`: none) bounds `read()` and `read_error_body()`:
+    the rest of a non-streamed answer counts against the attempt's `first_byte` limit
+    (`first_byte` seconds, for the message).
+    """
 
-    def __init__(self, raw: aiohttp.ClientResponse) -> None:
+    __slots__ = ("_content", "_raw", "first_byte", "headers", "read_deadline", "status")
+
+    def __init__(
+        self,
+        raw: aiohttp.ClientResponse,
+        *,
+        read_deadline: float = math.inf,
+        first_byte: float | None = None,
+    ) -> None:
         self._raw = raw
         self._content = raw.content
         self.status: int = raw.status
         self.headers: Mapping[str, str] = raw.headers
+        self.read_deadline = read_deadline
+        self.first_byte = first_byte
 
-    async def read(self) -> bytes:
-        """The whole body; the connection goes back to the pool afterwards."""
-        with _map_errors("reading the response body", "total"):
-            try:
-                return await self._raw.read()
-            finally:
-                self._raw.release()
+    async def read(self, limit: int) -> bytes:
+        """The whole body, decoded, at most `limit` bytes; the connection goes back to the pool
+        afterwards (or is closed when the read fails).
+
+        Raises `ResponseTooLargeError(limit_name="body")` as soon as the body is known to be
+        larger (from `Content-Length`, else once `limit` decoded bytes have arrived), and
+        `APITimeoutError(kind="first_byte", stage="body")` at `read_deadline`.
+        """
+        raw = self._raw
+        declared = raw.content_length
+        if (
+            declared is not None
+            and declared > limit
+            and not raw.headers.get("Content-Encoding")
+        ):
+            raw.close()
+            raise _body_too_large(limit, f"its Content-Length is {declared:,} bytes")
+        content = self._content
+        try:
+            if content.is_eof():
+                # The whole body arrived with the headers (the usual case): nothing can stall.
+                with _map_errors("reading the response body", "total"):
+                    body = await _read_at_most(content, limit)
+                raw.release()
+                return body
+            with anyio.CancelScope(deadline=self.read_deadline):
+                with _map_errors("reading the response body", "total"):
+                    body = await _read_at_most(content, limit)
+                raw.release()
+                return body
+        except BaseException:
+            raw.close()
+            raise
+        raw.close()  # only reached when the deadline cut the read
+        raise APITimeoutError(
+            f"the answer's body was not complete within {self.first_byte:g} s of sending "
+            "(first_byte timeout)",
+            kind="first_byte",
+            stage="body",
+        )
 
     async def read_error_body(self) -> bytes:
-        """Up to 64 KiB of an error body, then the connection is dropped."""
-        with _map_errors("reading the error body", "total"):
-            try:
-                return await self._content.read(_MAX_ERROR_BODY)
-            finally:
-                self._raw.close()
+        """Up to 64 KiB of an error body, then the connection is dropped (bounded in time like
+        `read()`)."""
+        try:
+            with anyio.CancelScope(deadline=self.read_deadline):
+                with _map_errors("reading the error body", "total"):
+                    return await self._content.read(_MAX_ERROR_BODY)
+        finally:
+            self._raw.close()
+        raise APITimeoutError(
+            f"the error body was not complete within {self.first_byte:g} s of sending "
+            "(first_byte timeout)",
+            kind="first_byte",
+            stage="body",
+        )
 
     async def read_chunk(self) -> bytes:
         """Whatever body bytes are available next; `b""` at the end of the body.
@@ -152,6 +195,29 @@ def _buffered(content: aiohttp.StreamReader) -> bytes:
     return data
 
 
+async def _read_at_most(content: aiohttp.StreamReader, limit: int) -> bytes:
+    # `readany` hands over what has arrived, already inflated in bounded steps, so the size is
+    # checked as the body grows and a compressed body is stopped a step past the limit.
+    chunks: list[bytes] = []
+    size = 0
+    while data := await content.readany():
+        size += len(data)
+        if size > limit:
+            raise _body_too_large(limit, f"{size:,} decoded bytes arrived")
+        chunks.append(data)
+    return b"".join(chunks)
+
+
+def _body_too_large(limit: int, why: str) -> ResponseTooLargeError:
+    return ResponseTooLargeError(
+        f"the answer is larger than SizeLimits(body={describe_size(limit)}): {why}; it was "
+        "not read further nor retried (raise the limit with "
+        "AsyncVertexChat(size_limits=SizeLimits(body=...)) if such answers are expected)",
+        limit_name="body",
+        limit=limit,
+    )
+
+
 class Transport:
     """Connection pool and request sending."""
 
@@ -185,17 +251,20 @@ class Transport:
         body: bytes,
         headers: Mapping[str, str],
         *,
-        total: float | None,
+        total: float | None = None,
         connect: float | None = None,
         first_byte: float | None = None,
     ) -> Response:
         """Send a POST and return after the headers arrive (no redirect is followed).
 
-        `total` bounds the whole exchange, body (and so stream) included; `connect` opening the
-        connection; `first_byte` the wait for the response headers.
+        `connect` bounds opening the connection; `first_byte` the wait for the response
+        headers, and then the reading of a non-streamed body (`Response.read`). `total` is an
+        aiohttp-level bound over the whole exchange, stream included; the client leaves it None
+        and bounds the call with its own deadline.
         """
         session = self._ensure_session()
         client_timeout = aiohttp.ClientTimeout(total=total, sock_connect=connect)
+        read_deadline = math.inf
         with _map_errors(f"POST {url}", "total"):
             request = session.post(
                 url,
@@ -208,8 +277,9 @@ class Transport:
             if first_byte is None:
                 raw = await request
             else:
-                raw = await _within_first_byte(request, first_byte, url)
-        return Response(raw)
+                read_deadline = asyncio.get_running_loop().time() + first_byte
+                raw = await _within_first_byte(request, read_deadline, first_byte, url)
+        return Response(raw, read_deadline=read_deadline, first_byte=first_byte)
 
     @property
     def connections_in_use(self) -> int:

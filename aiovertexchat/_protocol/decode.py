@@ -24,6 +24,11 @@ Empty strings are valid strings, so strict decoding accepts them: their normalis
 strict path is done where it costs nothing per chunk. `ABSENT_FINISH_REASONS` is read by the
 stream accumulator (only on a chunk that carries a finish reason at all) and the thought
 splitter; `decode_completion` normalises a whole completion once.
+
+Decoding never amplifies without bound: the input is capped before it gets here
+(`SizeLimits`), unknown fields are skipped without building anything, and nesting deeper than
+the interpreter's recursion limit stops msgspec with a `RecursionError` after bounded work,
+which is reported like any other unreadable answer (`too_deep`), never raised as it is.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ __all__ = [
     "decode_tolerantly",
     "describe_decode_failure",
     "error_in_body",
+    "too_deep",
     "unreadable_response",
 ]
 
@@ -95,6 +101,16 @@ def decode_completion(
                 raw, exc, what="a chat.completion", status=status, headers=headers,
                 request_id=request_id,
             ) from strict
+        except RecursionError as exc:
+            raise unreadable_response(
+                raw, too_deep(exc), what="a chat.completion", status=status, headers=headers,
+                request_id=request_id,
+            ) from exc
+    except RecursionError as exc:
+        raise unreadable_response(
+            raw, too_deep(exc), what="a chat.completion", status=status, headers=headers,
+            request_id=request_id,
+        ) from exc
     if completion.error:
         raise error_in_body(raw, headers=headers, streamed=False)
     for choice in completion.choices:
@@ -137,6 +153,11 @@ def error_in_body(
         status, data, headers=headers, what="the stream" if streamed else "request",
         arrived=where,
     )
+
+
+def too_deep(exc: RecursionError) -> msgspec.DecodeError:
+    """The decode failure to report for JSON nested past the recursion limit."""
+    return msgspec.DecodeError(f"JSON nested too deeply to decode ({exc})")
 
 
 def describe_decode_failure(exc: msgspec.DecodeError) -> tuple[str, str | None]:

@@ -207,7 +207,7 @@ def parse_error_body(raw: bytes) -> ParsedErrorBody:
     if stripped[:1] in (b"{", b"["):
         try:
             decoded = msgspec.json.decode(stripped)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):  # deep nesting: read as text
             decoded = None
         # Vertex sometimes wraps the error object in a one-element list.
         first = decoded[0] if isinstance(decoded, list) and decoded else decoded

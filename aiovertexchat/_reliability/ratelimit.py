@@ -22,6 +22,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from ..errors import APITimeoutError
+
 __all__ = ["RateLimit", "RateLimiter"]
 
 
@@ -113,15 +115,29 @@ class RateLimiter:
         if self._tokens is not None:
             self._tokens.level -= tokens
 
-    async def acquire(self, tokens: int) -> None:
-        """Wait (FIFO) until one request and `tokens` tokens may be spent, then spend them."""
+    async def acquire(self, tokens: int, *, within: float | None = None) -> None:
+        """Wait (FIFO) until one request and `tokens` tokens may be spent, then spend them.
+
+        `within`: seconds the caller may still wait (its total deadline). A wait that would end
+        later is not begun: `APITimeoutError(kind="total", stage="rate_limit")` is raised at
+        once, when this caller reaches the head of the queue (a caller still queued behind
+        others is cut by its deadline instead).
+        """
         if not self.waiting and self._wait(tokens) <= 0:  # nobody queued ahead of us
             self._take(tokens)
             return
+        give_up_at = None if within is None else self._clock() + within
         self.waiting += 1
         try:
             async with self._lock:
                 while (wait := self._wait(tokens)) > 0:
+                    if give_up_at is not None and self._clock() + wait > give_up_at:
+                        raise APITimeoutError(
+                            f"the rate limit would hold this request {wait:.3g} s, past its "
+                            "total deadline: refused without waiting",
+                            kind="total",
+                            stage="rate_limit",
+                        )
                     await self._sleep(wait)
                 self._take(tokens)
         finally:

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .._redact import describe_error as _describe
+from ..errors import APITimeoutError
 from .ratelimit import RateLimit, RateLimiter
 
 if TYPE_CHECKING:
@@ -291,10 +292,16 @@ class RedisRateLimiter(RateLimiter):
         return self._fallback is not None
 
     # -- acquire ------------------------------------------------------------------------------
-    async def acquire(self, tokens: int) -> None:
+    async def acquire(self, tokens: int, *, within: float | None = None) -> None:
         """Book one request and `tokens` tokens in Redis and sleep until they may be spent;
         while Redis is unreachable, wait on this process's share instead. Never raises
-        because of Redis."""
+        because of Redis.
+
+        `within`: seconds the caller may still wait (its total deadline); a booking that would
+        be due later is handed back and `APITimeoutError(kind="total", stage="rate_limit")`
+        raised at once, as `RateLimiter.acquire` does.
+        """
+        give_up_at = None if within is None else self._clock() + within
         self.waiting += 1
         try:
             fallback: RateLimiter | None = None
@@ -309,6 +316,15 @@ class RedisRateLimiter(RateLimiter):
                     if wait is None:
                         fallback = self._fallback
                     elif wait > 0:
+                        if give_up_at is not None and self._clock() + wait > give_up_at:
+                            self._owed_requests -= 1  # the slot goes unused: hand it back
+                            self._owed_tokens -= tokens
+                            raise APITimeoutError(
+                                f"the shared rate limit would hold this request {wait:.3g} s, "
+                                "past its total deadline: refused without waiting",
+                                kind="total",
+                                stage="rate_limit",
+                            )
                         try:
                             await self._sleep(wait)
                         except asyncio.CancelledError:
@@ -321,7 +337,8 @@ class RedisRateLimiter(RateLimiter):
                 if self._active == 0:
                     await self._disconnect()
             if fallback is not None:
-                await fallback.acquire(tokens)
+                remaining = None if give_up_at is None else give_up_at - self._clock()
+                await fallback.acquire(tokens, within=remaining)
         finally:
             self.waiting -= 1
 

@@ -2,13 +2,21 @@
 long healthy one.
 
 - `connect`: opening the TCP/TLS connection.
-- `first_byte`: from sending the request to the response headers. For a non-streamed answer the
-  headers come when the whole answer is ready, so this bounds generation time too.
+- `first_byte`: from sending the request to the response headers, per attempt. For a
+  non-streamed answer it runs on to the end of the body: the headers usually come when the
+  whole answer is ready, so this bounds generation time, and a body that stalls after the
+  headers fails here too (`APITimeoutError(kind="first_byte", stage="body")`).
 - `idle`: the longest gap allowed between two stream chunks (and between the headers and the
   first chunk). A stalled stream fails after `idle` seconds instead of hanging.
-- `total`: a deadline over everything (all attempts, backoff and the whole stream). None: none.
+- `total`: one deadline over the whole call, from the moment `create()` is called: waits for a
+  concurrency slot, a rate-limit token and an access token, every attempt, backoff sleeps and
+  the whole body or stream. A wait that would run past it fails with
+  `APITimeoutError(kind="total")` whose `.stage` names the wait. None: no deadline.
 
 Each limit may be None (no limit). The error says which one fired: `APITimeoutError.kind`.
+
+The defaults are finite, so a call given no timeout still ends: 15 minutes in all leaves a
+10-minute reasoning stream (the OpenAI SDK's 600 s) room for its queueing and a retry.
 """
 
 from __future__ import annotations
@@ -20,12 +28,13 @@ __all__ = ["Timeouts", "as_timeouts"]
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Seconds; see the module documentation. Defaults suit interactive and batch use alike."""
+    """Seconds; see the module documentation. Defaults suit interactive and batch use alike:
+    connect 10, first_byte 600, idle 120, total 900 (None turns one off)."""
 
     connect: float | None = 10.0
     first_byte: float | None = 600.0
     idle: float | None = 120.0
-    total: float | None = None
+    total: float | None = 900.0
 
     def __post_init__(self) -> None:
         for name in ("connect", "first_byte", "idle", "total"):

@@ -205,9 +205,9 @@ async def command(args: argparse.Namespace) -> int:
     reporter = make_reporter(
         "quiet" if args.quiet else args.progress, interval=args.progress_interval
     )
-    options: dict[str, Any] = {}
-    if args.timeout is not None:
-        options["timeout"] = Timeouts(first_byte=args.timeout or None)
+    # Every item ends: each attempt within --timeout, all attempts and backoff within an hour.
+    first_byte = 600.0 if args.timeout is None else args.timeout or None
+    options: dict[str, Any] = {"timeout": Timeouts(first_byte=first_byte, total=3600.0)}
     config = JobConfig(
         input=args.input,
         output=args.output,

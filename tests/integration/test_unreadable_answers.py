@@ -16,6 +16,7 @@ from aiovertexchat import (
     AsyncVertexChat,
     FailureKind,
     ResponseTooLargeError,
+    SizeLimits,
     StreamInterruptedError,
     classify_failure,
 )
@@ -159,7 +160,7 @@ async def test_an_unreadable_first_chunk_is_not_retried(
 async def test_an_event_past_the_size_limit_is_typed_with_what_arrived(
     make_client: Callable[[str], AsyncVertexChat],
 ) -> None:
-    huge = b"data: " + b"y" * (64 * 1024 * 1024 + 10)  # past the 64 MiB event ceiling
+    huge = b"data: " + b"y" * (SizeLimits().event + 10)  # past the default event ceiling
     async with OneRouteServer(sse_reply(chunk("Hello"), chunk(" world"), huge)) as server:
         client = make_client(server.base_url)
         stream = await client.chat.completions.create(model=MODEL, messages=HELLO, stream=True)
@@ -170,7 +171,7 @@ async def test_an_event_past_the_size_limit_is_typed_with_what_arrived(
     assert server.requests == 1
     assert received == ["Hello", " world"]
     error = info.value
-    assert error.limit_name == "max_event_size" and error.limit == 64 * 1024 * 1024
+    assert error.limit_name == "event" and error.limit == SizeLimits().event == 1024 * 1024
     assert error.partial is not None and error.partial.choices[0].message.content == "Hello world"
     assert classify_failure(error).kind is FailureKind.TOO_LARGE
 
