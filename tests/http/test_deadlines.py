@@ -376,7 +376,7 @@ def test_batch_ends_when_one_item_stalls_after_its_headers(tmp_path: Path) -> No
     out = tmp_path / "out.jsonl"
     result: list[int] = []
     with ThreadedServer(one_stalls) as server:
-        args = [str(source), "-o", str(out), "--base-url", server.base_url, "--timeout", "0.2",
+        args = [str(source), "-o", str(out), "--base-url", server.base_url, "--timeout", "200ms",
                 "--max-attempts", "2", "-q"]
         runner = threading.Thread(target=lambda: result.append(main(["batch", *args])))
         runner.start()

@@ -54,7 +54,7 @@ async def test_post_returns_at_the_headers_and_read_gives_the_connection_back(
     response = await transport.post(chat_url(emulator), body(), HEADERS, total=10)
     assert response.status == 200
     assert response.headers["Content-Type"] == "application/json; charset=UTF-8"
-    answer = msgspec.json.decode(await response.read())
+    answer = msgspec.json.decode(await response.read(1 << 20))
     assert answer["choices"][0]["finish_reason"] == "length"
     assert answer["usage"]["completion_tokens"] == 4
     assert transport.connections_in_use == 0
@@ -119,7 +119,7 @@ async def test_user_agent_is_sent(emulator: Emulator) -> None:
         for transport in (Transport(), Transport(user_agent="my-app/1.0")):
             try:
                 response = await transport.post(url, body(), HEADERS, total=10)
-                assert await response.read() == b"{}"
+                assert await response.read(1 << 20) == b"{}"
             finally:
                 await transport.aclose()
                 await transport.aclose()  # closing twice is harmless
