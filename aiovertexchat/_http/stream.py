@@ -35,7 +35,7 @@ from ..errors import (
     StreamInterruptedError,
     StreamTimeoutError,
 )
-from ..types import ChatCompletion, ChatCompletionChunk, Usage
+from ..types import ChatCompletion, ChatCompletionChunk, ResponseInfo, Usage
 
 if TYPE_CHECKING:
     from .transport import Response
@@ -168,6 +168,12 @@ class ChatStream:
     def finished(self) -> bool:
         """True when the stream ended cleanly ([DONE] or every choice finished)."""
         return self._finished
+
+    @property
+    def response(self) -> ResponseInfo:
+        """The HTTP response being read (the latest attempt's): `.status_code`, `.headers`,
+        `.request_id` (the OpenAI SDK's `stream.response`)."""
+        return ResponseInfo(self.request_id, self.response_headers, self._response.status)
 
     # -- iteration ----------------------------------------------------------------------------
     def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
@@ -377,6 +383,10 @@ class ChatStream:
         """Stop reading and release the connection. Safe to call more than once."""
         await self._chunks.aclose()
         self._close(clean=False)
+
+    async def close(self) -> None:
+        """The same as `aclose()` (the OpenAI SDK's `await stream.close()`)."""
+        await self.aclose()
 
     async def __aenter__(self) -> ChatStream:
         return self
