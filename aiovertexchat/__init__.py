@@ -5,6 +5,7 @@ from ._auth.google import AuthStats, GoogleAuth
 from ._auth.schedule import RefreshPolicy
 from ._auth.sources import AuthProvider, CallableToken, NoAuth, StaticToken
 from ._http.stream import ChatStream, StreamMetrics
+from ._protocol.given import NOT_GIVEN, NotGiven, Omit, omit
 from ._protocol.google_options import GoogleExtras, SafetySetting, ThinkingConfig
 from ._protocol.multimodal import audio_part, file_part, image_part, text_part
 from ._protocol.structured import (
@@ -20,6 +21,8 @@ from ._reliability.client_stats import ClientStats
 from ._reliability.ratelimit import RateLimit
 from ._reliability.retry import RetryPolicy
 from ._reliability.timeouts import Timeouts
+from ._surface.responses import RawResponse
+from ._surface.sync import SyncChatStream, VertexChat
 from .client import AsyncVertexChat, ResponseInfo
 from .errors import (
     APIConnectionError,
@@ -71,6 +74,7 @@ __version__ = "0.1.0"
 _compat.install()
 
 __all__ = [
+    "NOT_GIVEN",
     "APIConnectionError",
     "APIError",
     "APIResponseValidationError",
@@ -106,12 +110,15 @@ __all__ = [
     "MediaTooLargeError",
     "NoAuth",
     "NotFoundError",
+    "NotGiven",
+    "Omit",
     "ParsedChatCompletion",
     "ParsedChatCompletionMessage",
     "ParsedChoice",
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "RawResponse",
     "RefreshPolicy",
     "ResponseInfo",
     "ResponseTooLargeError",
@@ -122,6 +129,7 @@ __all__ = [
     "StreamMetrics",
     "StreamTimeoutError",
     "StructuredOutputError",
+    "SyncChatStream",
     "ThinkingConfig",
     "ThoughtSplitter",
     "Timeouts",
@@ -132,12 +140,14 @@ __all__ = [
     "UnprocessableEntityError",
     "UnsupportedSchemaError",
     "Usage",
+    "VertexChat",
     "__version__",
     "audio_part",
     "classify_failure",
     "file_part",
     "function_tool",
     "image_part",
+    "omit",
     "parse_completion",
     "pydantic_function_tool",
     "resolve_response_format",

@@ -80,13 +80,14 @@ class _Wire(msgspec.Struct, kw_only=True, omit_defaults=True):
     """
 
     def to_dict(self) -> dict[str, Any]:
-        """The object as plain JSON-compatible builtins (what would be sent on the wire)."""
-        result: dict[str, Any] = msgspec.to_builtins(self)
+        """The object as plain JSON-compatible builtins, fields that are None left out (as
+        the OpenAI SDK's `to_dict()`: what a server sends, readable by its models)."""
+        result: dict[str, Any] = _dump(self, True)
         return result
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """`to_dict()` as a JSON string (indented by `indent` spaces; None: one line)."""
-        raw = msgspec.json.encode(self)
+        raw = msgspec.json.encode(self.to_dict())
         return (msgspec.json.format(raw, indent=indent) if indent else raw).decode()
 
     def model_dump(
@@ -99,12 +100,10 @@ class _Wire(msgspec.Struct, kw_only=True, omit_defaults=True):
     ) -> dict[str, Any]:
         """Every field as builtins, None included (as pydantic's `model_dump()`).
 
-        `exclude_none` leaves out None fields; `exclude_unset` / `exclude_defaults` give
-        `to_dict()` (fields at their defaults left out). Both modes give JSON-compatible values.
+        `exclude_none`, `exclude_unset` and `exclude_defaults` all give `to_dict()` (None
+        fields left out). Both modes give JSON-compatible values.
         """
-        if exclude_unset or exclude_defaults:
-            return self.to_dict()
-        result: dict[str, Any] = _dump(self, exclude_none)
+        result: dict[str, Any] = _dump(self, exclude_none or exclude_unset or exclude_defaults)
         return result
 
     def model_dump_json(
@@ -190,7 +189,7 @@ class ChatCompletionMessage(_Wire, dict=True):
 
 class _Exact(_Wire, omit_defaults=False):
     # Logprob fields are all meaningful at their defaults (a logprob of 0.0 is a certain
-    # token): encoded always, so `to_dict()` / `to_json()` keep them.
+    # token): msgspec encodes them always (batch output files, a completion re-encoded).
     pass
 
 

@@ -6,7 +6,8 @@ The layers (shared/DESIGN.md; README "How the code is organised"), bottom to top
   _protocol, types                    sans-IO: no asyncio, no aiohttp
   _reliability, _auth                 decisions, limits, tokens: no aiohttp
   _http                               the only aiohttp importer on the client side
-  client, __init__, sse, _compat      composition and public surface
+  client, __init__, sse, _compat,     composition and public surface
+  _surface, streaming                 (the OpenAI SDK's call shapes and the sync client)
   batch, bench, cli, integrations     callers of the client
   emulator                            an independent server: imports nothing of the client
 """
@@ -129,7 +130,7 @@ def test_lower_layers_never_import_upper_ones() -> None:
         "_protocol": 1, "types": 1,
         "_reliability": 2, "_auth": 2,
         "_http": 3,
-        "client": 4, "__init__": 4, "sse": 4, "_compat": 4,
+        "client": 4, "__init__": 4, "sse": 4, "_compat": 4, "_surface": 4, "streaming": 4,
         **dict.fromkeys((*CALLERS, "emulator", "__main__"), 5),
     }
     offenders = []
@@ -179,6 +180,7 @@ def test_emulator_imports_nothing_of_the_client() -> None:
 
 
 EXPORTED = [
+    "NOT_GIVEN", "NotGiven", "Omit", "RawResponse", "SyncChatStream", "VertexChat", "omit",
     "APIConnectionError", "APIError", "APIResponseValidationError", "APIStatusError",
     "APITimeoutError", "AsyncVertexChat", "AuthProvider", "AuthStats", "AuthenticationError",
     "BadRequestError", "CallableToken", "ChatCompletion", "ChatCompletionChunk",

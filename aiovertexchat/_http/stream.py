@@ -25,6 +25,7 @@ import msgspec
 from .._protocol.accumulate import ChunkAccumulator
 from .._protocol.decode import CHUNK_DECODER, describe_decode_failure, unreadable_response
 from .._protocol.error_body import make_status_error, parse_error_body, request_id_from_headers
+from .._protocol.headers import Headers
 from .._protocol.sse import SSEDecoder
 from ..errors import (
     APIError,
@@ -173,7 +174,9 @@ class ChatStream:
     def response(self) -> ResponseInfo:
         """The HTTP response being read (the latest attempt's): `.status_code`, `.headers`,
         `.request_id` (the OpenAI SDK's `stream.response`)."""
-        return ResponseInfo(self.request_id, self.response_headers, self._response.status)
+        return ResponseInfo(
+            self.request_id, Headers(self.response_headers), self._response.status
+        )
 
     # -- iteration ----------------------------------------------------------------------------
     def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
