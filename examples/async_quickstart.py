@@ -11,18 +11,20 @@ import asyncio
 import os
 
 from aiovertexchat import AsyncVertexChat
+from aiovertexchat.types import ChatCompletionMessageParam  # was: from openai.types.chat import ...
 
 MODEL = os.environ.get("MODEL", "google/gemini-2.5-flash")
 
 
 async def main() -> str:
     client = AsyncVertexChat()  # was: AsyncOpenAI()
+    messages: list[ChatCompletionMessageParam] = [
+        {"role": "developer", "content": "Talk like a pirate."},
+        {"role": "user", "content": "How do I check if a Python object is an instance?"},
+    ]
     completion = await client.chat.completions.create(
         model=MODEL,
-        messages=[
-            {"role": "developer", "content": "Talk like a pirate."},
-            {"role": "user", "content": "How do I check if a Python object is an instance?"},
-        ],
+        messages=messages,
         temperature=0.2,
         max_completion_tokens=200,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from aiovertexchat import AsyncVertexChat
+from aiovertexchat import AsyncVertexChat, ChatStream
 
 MODEL = os.environ.get("MODEL", "google/gemini-2.5-flash")
 
@@ -42,6 +42,19 @@ async def stream_events(client: AsyncVertexChat) -> str:
                 print()
         completion = await stream.get_final_completion()
     return completion.choices[0].message.content or ""
+
+
+async def ask(client: AsyncVertexChat, question: str, stream: bool) -> str:
+    """Streaming or not, chosen at run time: the result is typed as either."""
+    result = await client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": question}], stream=stream
+    )
+    if isinstance(result, ChatStream):
+        async with result:
+            async for _ in result:
+                pass
+        return result.completion.choices[0].message.content or ""
+    return result.choices[0].message.content or ""
 
 
 async def main() -> tuple[str, str]:

@@ -230,10 +230,15 @@ async def test_async_quickstart(openai_env: Emulator) -> None:
 
 
 async def test_async_streaming(openai_env: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
-    chunks_text, events_text = await load("async_streaming").main()
+    module = load("async_streaming")
+    chunks_text, events_text = await module.main()
     assert chunks_text == events_text != ""  # the emulator answers a prompt the same way
     out = capsys.readouterr().out
     assert "tokens:" in out and events_text in out
+    async with module.AsyncVertexChat() as client:
+        streamed = await module.ask(client, "Say this is a test", True)
+        plain = await module.ask(client, "Say this is a test", False)
+    assert streamed == plain == chunks_text
 
 
 async def test_async_structured(openai_env: Emulator) -> None:

@@ -83,7 +83,8 @@ def test_create_stream_parse_and_events(client: VertexChat) -> None:
     stream = client.chat.completions.create(model=MODEL, messages=HELLO, stream=True)
     assert isinstance(stream, SyncChatStream)
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
-    assert text == completion.choices[0].message.content == stream.completion.choices[0].message.content
+    assert text == completion.choices[0].message.content
+    assert stream.completion.choices[0].message.content == text
     assert stream.finished and stream.response.status_code == 200
     parsed = client.beta.chat.completions.parse(
         model=MODEL, messages=HELLO, response_format=Weather
