@@ -186,3 +186,19 @@ def test_api_key_and_with_options(emu: Emulator) -> None:
         quick.close()  # the original keeps working
         assert client.chat.completions.create(model=MODEL, messages=HELLO).choices
         assert len(loop_threads()) == 1
+
+
+def test_same_constructor_and_methods_as_the_async_client() -> None:
+    import inspect
+
+    from aiovertexchat import AsyncVertexChat
+
+    def shape(func: Any) -> list[tuple[str, Any, Any]]:
+        params = inspect.signature(func).parameters.values()
+        return [(p.name, p.kind, p.default) for p in params]
+
+    assert shape(VertexChat.__init__) == shape(AsyncVertexChat.__init__)
+    assert shape(VertexChat.copy) == shape(AsyncVertexChat.copy)
+    sync = {name for name in dir(VertexChat) if not name.startswith("_")}
+    both = {name for name in dir(AsyncVertexChat) if not name.startswith("_")}
+    assert both - sync == {"aclose", "batch"}  # `close()` is the sync side's `aclose()`
