@@ -180,7 +180,8 @@ class Completions:
             Every failure after retries carries `.attempts`, one line per attempt.
         """
         check_param_names(params, call_keywords=_CALL_KEYWORDS)
-        # NOT_GIVEN / omit are falsy: only falsy values pay for the sentinel check.
+        # NOT_GIVEN / omit are falsy: only falsy values pay for the sentinel check, and for
+        # mappings an empty one means the same as none.
         if not model:
             model = given(model)
         stream = bool(stream)
@@ -190,7 +191,7 @@ class Completions:
             google = given(google)
         client = self._client
         client._check_model(model)
-        extra_body = merge_google(given(extra_body), google)
+        extra_body = merge_google(extra_body or None, google)
         options = effective_google(extra_body)
         check_thinking_conflict(params, extra_body, options)
         body = build_body(
@@ -200,8 +201,8 @@ class Completions:
         if client._target.pending_project:
             await client._complete_target()
         call = client._call(
-            body, params, stream=stream, extra_headers=given(extra_headers), timeout=timeout,
-            retry=given(retry), extra_query=given(extra_query),
+            body, params, stream=stream, extra_headers=extra_headers or None, timeout=timeout,
+            retry=retry or None, extra_query=extra_query or None,
         )
         dispatcher = client._dispatcher
         if stream:
