@@ -5,6 +5,7 @@ from ._auth.google import AuthStats, GoogleAuth
 from ._auth.schedule import RefreshPolicy
 from ._auth.sources import AuthProvider, CallableToken, NoAuth, StaticToken
 from ._http.stream import ChatStream, StreamMetrics
+from ._protocol.given import NOT_GIVEN, NotGiven, Omit, omit
 from ._protocol.google_options import GoogleExtras, SafetySetting, ThinkingConfig
 from ._protocol.multimodal import audio_part, file_part, image_part, text_part
 from ._protocol.structured import (
@@ -22,6 +23,8 @@ from ._reliability.redis_ratelimit import RedisRateLimit
 from ._reliability.retry import RetryPolicy
 from ._reliability.sizes import SizeLimits
 from ._reliability.timeouts import Timeouts
+from ._surface.responses import RawResponse
+from ._surface.sync import SyncChatStream, VertexChat
 from .client import AsyncVertexChat, ResponseInfo
 from .errors import (
     APIConnectionError,
@@ -73,6 +76,7 @@ __version__ = "0.1.0"
 _compat.install()
 
 __all__ = [
+    "NOT_GIVEN",
     "APIConnectionError",
     "APIError",
     "APIResponseValidationError",
@@ -108,12 +112,15 @@ __all__ = [
     "MediaTooLargeError",
     "NoAuth",
     "NotFoundError",
+    "NotGiven",
+    "Omit",
     "ParsedChatCompletion",
     "ParsedChatCompletionMessage",
     "ParsedChoice",
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "RawResponse",
     "RedisRateLimit",
     "RefreshPolicy",
     "ResponseInfo",
@@ -126,6 +133,7 @@ __all__ = [
     "StreamMetrics",
     "StreamTimeoutError",
     "StructuredOutputError",
+    "SyncChatStream",
     "ThinkingConfig",
     "ThoughtSplitter",
     "Timeouts",
@@ -136,12 +144,14 @@ __all__ = [
     "UnprocessableEntityError",
     "UnsupportedSchemaError",
     "Usage",
+    "VertexChat",
     "__version__",
     "audio_part",
     "classify_failure",
     "file_part",
     "function_tool",
     "image_part",
+    "omit",
     "parse_completion",
     "pydantic_function_tool",
     "resolve_response_format",

@@ -23,6 +23,7 @@ codes, bench error classes and timeout kinds all read.
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,8 +130,33 @@ class ConfigurationError(ValueError):
 
 
 # -- talking to the API -------------------------------------------------------------------------
+def _error_object(body: Any) -> Mapping[str, Any] | None:
+    """The error object inside a body of any shape (`{"error": {...}}`, a list of those, or the
+    object itself), as the OpenAI SDK reads `code`, `type` and `param` from it."""
+    if isinstance(body, list) and body:
+        body = body[0]
+    if not isinstance(body, Mapping):
+        return None
+    inner = body.get("error")
+    return inner if isinstance(inner, Mapping) else body
+
+
+def _error_text(body: Any, name: str) -> str | None:
+    error = _error_object(body)
+    value = None if error is None else error.get(name)
+    return None if value is None else str(value)
+
+
 class APIError(Exception):
-    """Base class of every error raised while talking to the API."""
+    """Base class of every error raised while talking to the API.
+
+    As in the OpenAI SDK: `.message`, `.body` (the decoded error body, None without one), and
+    `.code`, `.type`, `.param` read from the body's error object (None when it has none; a
+    Google error has `code` and `status`, so `.type` is None there and `.google_status` of an
+    `APIStatusError` holds the status).
+    """
+
+    body: Any = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -139,6 +165,33 @@ class APIError(Exception):
         self.attempts: list[str] = []
         # For failures after a stream began: everything received before it failed.
         self.partial: ChatCompletion | None = None
+
+    @property
+    def code(self) -> str | None:
+        """The error object's `code`, as a string ("429", "invalid_api_key", ...), or None."""
+        return self.__dict__.get("_code") or _error_text(self.body, "code")
+
+    @code.setter
+    def code(self, value: str | None) -> None:
+        self.__dict__["_code"] = value
+
+    @property
+    def type(self) -> str | None:
+        """The error object's `type` ("invalid_request_error", ...), or None."""
+        return self.__dict__.get("_type") or _error_text(self.body, "type")
+
+    @type.setter
+    def type(self, value: str | None) -> None:
+        self.__dict__["_type"] = value
+
+    @property
+    def param(self) -> str | None:
+        """The error object's `param` (the request parameter at fault), or None."""
+        return self.__dict__.get("_param") or _error_text(self.body, "param")
+
+    @param.setter
+    def param(self, value: str | None) -> None:
+        self.__dict__["_param"] = value
 
     def __str__(self) -> str:
         if len(self.attempts) <= 1:
@@ -169,12 +222,57 @@ class APIStatusError(APIError):
         self.reason = reason
         self.headers: Mapping[str, str] = headers or {}
 
+    @property
+    def response(self) -> ErrorResponse:
+        """The HTTP answer, shaped like the OpenAI SDK's `error.response`: `.status_code`,
+        `.headers`, `.json()` (the decoded body), `.text`."""
+        return ErrorResponse(self.status_code, self.headers, self.body, self.request_id)
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(status_code={self.status_code}, "
             f"google_status={self.google_status!r}, reason={self.reason!r}, "
             f"request_id={self.request_id!r}, message={self.message!r})"
         )
+
+
+class ErrorResponse:
+    """The HTTP answer behind an `APIStatusError` (`error.response`); the body is already read.
+
+    `.status_code`, `.headers`, `.request_id`, `.json()` (the decoded body: a dict or list for a
+    JSON body, else the text excerpt kept), `.text` and `.content` (that body as JSON text).
+    """
+
+    __slots__ = ("_body", "headers", "request_id", "status_code")
+
+    def __init__(
+        self, status_code: int, headers: Mapping[str, str], body: Any, request_id: str | None
+    ) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self._body = body
+        self.request_id = request_id
+
+    @property
+    def is_closed(self) -> bool:
+        return True
+
+    def json(self) -> Any:
+        return self._body
+
+    @property
+    def text(self) -> str:
+        body = self._body
+        if body is None:
+            return ""
+        return body if isinstance(body, str) else json.dumps(body)
+
+    @property
+    def content(self) -> bytes:
+        return self.text.encode()
+
+    def __repr__(self) -> str:
+        return f"<ErrorResponse [{self.status_code}]>"
 
 
 class BadRequestError(APIStatusError):

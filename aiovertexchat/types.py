@@ -13,27 +13,48 @@ stream accumulator for deltas) and then cleared, so callers read one field whate
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
 from ._protocol.extra_content import is_thought, merge_extra, strip_thought
+from ._protocol.message_params import (
+    ChatCompletionAssistantMessageParam,
+    ChatCompletionContentPartParam,
+    ChatCompletionDeveloperMessageParam,
+    ChatCompletionMessageParam,
+    ChatCompletionSystemMessageParam,
+    ChatCompletionToolMessageParam,
+    ChatCompletionUserMessageParam,
+    MessageParam,
+)
 
 __all__ = [
     "ChatCompletion",
+    "ChatCompletionAssistantMessageParam",
     "ChatCompletionChunk",
+    "ChatCompletionContentPartParam",
+    "ChatCompletionDeveloperMessageParam",
     "ChatCompletionMessage",
+    "ChatCompletionMessageParam",
+    "ChatCompletionSystemMessageParam",
+    "ChatCompletionTokenLogprob",
+    "ChatCompletionToolMessageParam",
+    "ChatCompletionUserMessageParam",
     "Choice",
     "ChoiceDelta",
     "ChoiceDeltaFunctionCall",
     "ChoiceDeltaToolCall",
     "ChoiceDeltaToolCallFunction",
+    "ChoiceLogprobs",
     "ChunkChoice",
     "CompletionTokensDetails",
     "FunctionCall",
+    "MessageParam",
     "PromptTokensDetails",
     "ResponseInfo",
     "ToolCall",
+    "TopLogprob",
     "Usage",
 ]
 
@@ -47,13 +68,72 @@ FIELD_ALIASES: Mapping[str, str] = {
 deltas). Each alias is also declared on those Structs so the strict decoder keeps it."""
 
 
+def _dump(value: Any, exclude_none: bool) -> Any:
+    """Every field of a Struct tree as builtins (defaults and None included unless excluded)."""
+    if isinstance(value, msgspec.Struct):
+        result: dict[str, Any] = {}
+        for name in value.__struct_fields__:
+            item = getattr(value, name)
+            if item is None and exclude_none:
+                continue
+            result[name] = _dump(item, exclude_none)
+        return result
+    if isinstance(value, list):
+        return [_dump(item, exclude_none) for item in value]
+    if isinstance(value, dict):
+        return {key: _dump(item, exclude_none) for key, item in value.items()}
+    return value
+
+
 class _Wire(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """Base: keyword construction, and `None`/default fields are left out when encoded."""
+    """Base: keyword construction, and `None`/default fields are left out when encoded.
+
+    The OpenAI SDK's serialisation methods are here too (`model_dump`, `model_dump_json`,
+    `to_dict`, `to_json`); they are plain methods, so decoding and iteration cost nothing more.
+    """
 
     def to_dict(self) -> dict[str, Any]:
-        """The object as plain JSON-compatible builtins (what would be sent on the wire)."""
-        result: dict[str, Any] = msgspec.to_builtins(self)
+        """The object as plain JSON-compatible builtins, fields that are None left out (as
+        the OpenAI SDK's `to_dict()`: what a server sends, readable by its models)."""
+        result: dict[str, Any] = _dump(self, True)
         return result
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """`to_dict()` as a JSON string (indented by `indent` spaces; None: one line)."""
+        raw = msgspec.json.encode(self.to_dict())
+        return (msgspec.json.format(raw, indent=indent) if indent else raw).decode()
+
+    def model_dump(
+        self,
+        *,
+        mode: Literal["python", "json"] = "python",
+        exclude_none: bool = False,
+        exclude_unset: bool = False,
+        exclude_defaults: bool = False,
+    ) -> dict[str, Any]:
+        """Every field as builtins, None included (as pydantic's `model_dump()`).
+
+        `exclude_none`, `exclude_unset` and `exclude_defaults` all give `to_dict()` (None
+        fields left out). Both modes give JSON-compatible values.
+        """
+        result: dict[str, Any] = _dump(self, exclude_none or exclude_unset or exclude_defaults)
+        return result
+
+    def model_dump_json(
+        self,
+        *,
+        indent: int | None = None,
+        exclude_none: bool = False,
+        exclude_unset: bool = False,
+        exclude_defaults: bool = False,
+    ) -> str:
+        """`model_dump()` as a JSON string (one line unless `indent` is given)."""
+        data = self.model_dump(
+            exclude_none=exclude_none, exclude_unset=exclude_unset,
+            exclude_defaults=exclude_defaults,
+        )
+        raw = msgspec.json.encode(data)
+        return (msgspec.json.format(raw, indent=indent) if indent else raw).decode()
 
 
 class FunctionCall(_Wire):
@@ -128,11 +208,41 @@ class ChatCompletionMessage(_Wire, dict=True):
         return parts
 
 
+class _Exact(_Wire, omit_defaults=False):
+    # Logprob fields are all meaningful at their defaults (a logprob of 0.0 is a certain
+    # token): msgspec encodes them always (batch output files, a completion re-encoded).
+    pass
+
+
+class TopLogprob(_Exact):
+    """One alternative token at a position: `token`, its `logprob`, its UTF-8 `bytes`."""
+
+    token: str = ""
+    logprob: float = 0.0
+    bytes: list[int] | None = None
+
+
+class ChatCompletionTokenLogprob(_Exact):
+    """One generated token: `token`, `logprob`, `bytes`, and the `top_logprobs` alternatives."""
+
+    token: str = ""
+    logprob: float = 0.0
+    bytes: list[int] | None = None
+    top_logprobs: list[TopLogprob] = msgspec.field(default_factory=list)
+
+
+class ChoiceLogprobs(_Exact):
+    """`choice.logprobs`: one entry per generated token of the content (and of a refusal)."""
+
+    content: list[ChatCompletionTokenLogprob] | None = None
+    refusal: list[ChatCompletionTokenLogprob] | None = None
+
+
 class Choice(_Wire):
     index: int = 0
     message: ChatCompletionMessage = msgspec.field(default_factory=ChatCompletionMessage)
     finish_reason: str | None = None
-    logprobs: Any = None
+    logprobs: ChoiceLogprobs | None = None
 
 
 class PromptTokensDetails(_Wire):
@@ -228,7 +338,7 @@ class ChunkChoice(_Wire):
     index: int = 0
     delta: ChoiceDelta = msgspec.field(default_factory=ChoiceDelta)
     finish_reason: str | None = None
-    logprobs: Any = None
+    logprobs: ChoiceLogprobs | None = None
 
 
 class ChatCompletionChunk(_Wire):

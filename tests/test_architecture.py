@@ -6,7 +6,8 @@ The layers (shared/DESIGN.md; README "How the code is organised"), bottom to top
   _protocol, types                    sans-IO: no asyncio, no aiohttp
   _reliability, _auth                 decisions, limits, tokens: no aiohttp
   _http                               the only aiohttp importer on the client side
-  client, __init__, sse, _compat      composition and public surface
+  client, __init__, sse, _compat,     composition and public surface
+  _surface, streaming                 (the OpenAI SDK's call shapes and the sync client)
   batch, bench, cli, integrations     callers of the client
   emulator                            an independent server: imports nothing of the client
 """
@@ -138,7 +139,7 @@ def test_lower_layers_never_import_upper_ones() -> None:
         "_protocol": 1, "types": 1,
         "_reliability": 2, "_auth": 2,
         "_http": 3,
-        "client": 4, "__init__": 4, "sse": 4, "_compat": 4,
+        "client": 4, "__init__": 4, "sse": 4, "_compat": 4, "_surface": 4, "streaming": 4,
         **dict.fromkeys((*CALLERS, "emulator", "__main__"), 5),
     }
     offenders = []
@@ -220,14 +221,18 @@ EXPORTED = [
     "LengthFinishReasonError",
     "MediaError",
     "MediaTooLargeError",
+    "NOT_GIVEN",
     "NoAuth",
     "NotFoundError",
+    "NotGiven",
+    "Omit",
     "ParsedChatCompletion",
     "ParsedChatCompletionMessage",
     "ParsedChoice",
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "RawResponse",
     "RedisRateLimit",
     "RefreshPolicy",
     "ResponseInfo",
@@ -240,6 +245,7 @@ EXPORTED = [
     "StreamMetrics",
     "StreamTimeoutError",
     "StructuredOutputError",
+    "SyncChatStream",
     "ThinkingConfig",
     "ThoughtSplitter",
     "Timeouts",
@@ -250,12 +256,14 @@ EXPORTED = [
     "UnprocessableEntityError",
     "UnsupportedSchemaError",
     "Usage",
+    "VertexChat",
     "__version__",
     "audio_part",
     "classify_failure",
     "file_part",
     "function_tool",
     "image_part",
+    "omit",
     "parse_completion",
     "pydantic_function_tool",
     "resolve_response_format",

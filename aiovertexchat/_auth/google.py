@@ -158,6 +158,8 @@ class GoogleAuth:
         if refresh_timeout <= 0:
             raise ValueError("refresh_timeout must be > 0")
         self._credentials: Any = credentials
+        # The project Application Default Credentials name (set by discovery).
+        self._adc_project: str | None = None
         self._quota_project = quota_project
         self._refresh_timeout = refresh_timeout
         self._schedule = TokenSchedule(policy, random.random)
@@ -270,12 +272,48 @@ class GoogleAuth:
         # A waiter that is cancelled leaves the shared fetch running for the others.
         return await asyncio.shield(task)
 
+    def _executor(self) -> ThreadPoolExecutor:
+        pool = self._pool
+        if pool is None:
+            pool = self._pool = ThreadPoolExecutor(1, thread_name_prefix="aiovertexchat-auth")
+        return pool
+
+    async def project(self) -> str | None:
+        """The Google Cloud project these credentials name: Application Default Credentials'
+        project (`google.auth.default()`), or the given credentials' own `project_id` / quota
+        project; None when they name none.
+
+        Runs ADC discovery (on this source's thread, never the event loop) unless a token fetch
+        already did. Raises `ConfigurationError` when no credentials are found.
+        """
+        if self._closed:
+            raise RuntimeError("this GoogleAuth is closed")
+        if self._credentials is None:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._executor(), self._blocking_discover)
+        if self._adc_project:
+            return self._adc_project
+        credentials = self._credentials
+        for name in ("project_id", "quota_project_id"):
+            value = getattr(credentials, name, None)
+            if isinstance(value, str) and value:
+                return value
+        return None
+
+    def _blocking_discover(self) -> None:
+        """Runs on the worker thread: ADC discovery, once (calls are serialised there)."""
+        if self._credentials is not None:
+            return
+        try:
+            from . import google_blocking as blocking
+        except ImportError as exc:
+            raise ConfigurationError(f"{_INSTALL_HINT} ({describe_error(exc)})") from exc
+        self._credentials, self._adc_project = blocking.discover_with_project(self._scopes)
+
     async def _fetch(self) -> Exception | None:
         """One fetch; returns the error instead of raising it (it is shared by many waiters)."""
         try:
-            pool = self._pool
-            if pool is None:
-                pool = self._pool = ThreadPoolExecutor(1, thread_name_prefix="aiovertexchat-auth")
+            pool = self._executor()
             try:
                 fresh = await asyncio.get_running_loop().run_in_executor(pool, self._blocking_fetch)
             except (ConfigurationError, TokenRefreshError) as exc:
@@ -300,10 +338,10 @@ class GoogleAuth:
             from . import google_blocking as blocking
         except ImportError as exc:
             raise ConfigurationError(f"{_INSTALL_HINT} ({describe_error(exc)})") from exc
-        credentials = self._credentials
-        if credentials is None:
+        if self._credentials is None:
             # Only this thread touches the credentials object, one call at a time.
-            credentials = self._credentials = blocking.discover(self._scopes)
+            self._blocking_discover()
+        credentials = self._credentials
         return blocking.refresh(credentials, self._quota_project, self._refresh_timeout)
 
     def _on_success(self, fresh: Fresh) -> None:

@@ -21,7 +21,7 @@ import requests
 from .._redact import describe_error
 from ..errors import ConfigurationError, TokenRefreshError
 
-__all__ = ["MISSING_ADC_HINT", "Fresh", "discover", "refresh"]
+__all__ = ["MISSING_ADC_HINT", "Fresh", "discover", "discover_with_project", "refresh"]
 
 MISSING_ADC_HINT = (
     "no Google credentials found (Application Default Credentials). Run "
@@ -62,11 +62,18 @@ class _TimedRequest(google.auth.transport.requests.Request):
 
 def discover(scopes: Sequence[str]) -> Any:
     """Application Default Credentials, or `ConfigurationError` saying how to set them up."""
+    credentials, _project = discover_with_project(scopes)
+    return credentials
+
+
+def discover_with_project(scopes: Sequence[str]) -> tuple[Any, str | None]:
+    """Application Default Credentials and the project they name (None if none), or
+    `ConfigurationError` saying how to set them up."""
     try:
-        credentials, _project = google.auth.default(scopes=list(scopes))
+        credentials, project = google.auth.default(scopes=list(scopes))
     except google.auth.exceptions.DefaultCredentialsError as exc:
         raise ConfigurationError(f"{MISSING_ADC_HINT}. google-auth: {describe_error(exc)}") from exc
-    return credentials
+    return credentials, (project if isinstance(project, str) and project else None)
 
 
 @dataclass(frozen=True)

@@ -71,9 +71,15 @@ class StaticToken(_Base):
     kind = "static"
 
     def __init__(self, token: str) -> None:
-        if not token or not token.strip():
+        if not isinstance(token, str) or not token.strip():
             raise ValueError("the token is empty: pass a non-empty api_key or use another source")
-        self._headers = {"Authorization": f"Bearer {token.strip()}"}
+        self._token = token.strip()
+        self._headers = {"Authorization": f"Bearer {self._token}"}
+
+    @property
+    def token(self) -> str:
+        """The token sent (what `client.api_key` reads); never shown in reprs or logs."""
+        return self._token
 
     async def headers(self) -> Mapping[str, str]:
         return self._headers

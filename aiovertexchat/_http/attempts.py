@@ -71,6 +71,10 @@ class Call:
     timeouts: Timeouts
     policy: RetryPolicy
     token_estimate: int = 0
+    # Where and with which credentials this call goes, when not the dispatcher's own (a client
+    # copy with other settings, `extra_query`, a project found at first use).
+    url: str | None = None
+    auth: AuthProvider | None = None
     started: float = field(default_factory=time.monotonic)
     attempts: list[str] = field(default_factory=list)
     sent: int = 0
@@ -187,17 +191,19 @@ class Dispatcher:
             await self.rate_limiter.acquire(call.token_estimate, within=self._remaining(call))
         if on_admitted is not None:
             on_admitted()
-        auth_retry_left = self._auth.refreshable
+        auth = call.auth or self._auth
+        url = call.url or self._url
+        auth_retry_left = auth.refreshable
         while True:
             call.stage = "token"
-            headers = {**call.headers, **await self._auth.headers()}
+            headers = {**call.headers, **await auth.headers()}
             self._remaining(call)  # a deadline already past: not sent at all
             call.stage = "response"
             call.sent += 1
             self.counters.attempts += 1
             timeouts = call.timeouts
             response = await self._transport.post(
-                self._url,
+                url,
                 call.body,
                 headers,
                 connect=timeouts.connect,
@@ -208,7 +214,7 @@ class Dispatcher:
             call.stage = "body"
             error = await self._status_error(response)
             if isinstance(error, AuthenticationError):
-                self._auth.invalidate()
+                auth.invalidate()
                 if auth_retry_left:
                     auth_retry_left = False
                     call.sent -= 1  # a token refresh, not a retry

@@ -5,6 +5,11 @@ Precedence (first match wins):
 2. explicit Vertex settings (`project` or `location` given as arguments, or `dedicated_domain`);
 3. the `OPENAI_BASE_URL` environment variable (Google's docs tell users to set it);
 4. Vertex settings from `GOOGLE_CLOUD_PROJECT` / `GOOGLE_CLOUD_LOCATION`.
+
+With a location but no project anywhere, the project is the one Application Default
+Credentials name (`google.auth.default()`, as google-genai does). Finding it may block (file
+reads, the metadata server), so it is not looked up here: the target is returned with
+`pending_project` set and `{project}` in its URL, and the client completes it at first use.
 """
 
 from __future__ import annotations
@@ -12,12 +17,15 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
 
-__all__ = ["ResolvedEndpoint", "resolve_target"]
+__all__ = ["PROJECT_PLACEHOLDER", "ResolvedEndpoint", "resolve_target"]
+
+PROJECT_PLACEHOLDER = "{project}"
+"""Stands for the project in a Vertex URL until Application Default Credentials name it."""
 
 _API_VERSIONS = ("v1", "v1beta1")
 _LOCATION_RE = re.compile(r"^[a-z]+(-[a-z0-9]+)*$")
@@ -32,6 +40,18 @@ class ResolvedEndpoint:
     is_vertex: bool
     # True when the URL came from OPENAI_BASE_URL, so OPENAI_API_KEY belongs with it.
     from_openai_env: bool = False
+    # True while the project is still to come from Application Default Credentials: the URL
+    # holds PROJECT_PLACEHOLDER until `with_project()` fills it in.
+    pending_project: bool = False
+
+    def with_project(self, project: str) -> ResolvedEndpoint:
+        """This target with its pending project filled in."""
+        if not self.pending_project:
+            return self
+        if not project or "/" in project:
+            raise ConfigurationError(f"not a Google Cloud project id: {project!r}")
+        url = self.base_url.replace(PROJECT_PLACEHOLDER, project, 1)
+        return replace(self, base_url=url, pending_project=False)
 
     @property
     def chat_completions_url(self) -> str:
@@ -117,7 +137,7 @@ def resolve_target(
         return ResolvedEndpoint(url, is_vertex=_looks_like_vertex(url), from_openai_env=True)
     project = project or env.get("GOOGLE_CLOUD_PROJECT")
     location = location or env.get("GOOGLE_CLOUD_LOCATION")
-    if not project:
+    if not project and not location:
         raise ConfigurationError(
             "no Google Cloud project: pass project=... or set GOOGLE_CLOUD_PROJECT "
             "(or pass base_url=... / set OPENAI_BASE_URL for another OpenAI-compatible server)"
@@ -128,13 +148,13 @@ def resolve_target(
             "(e.g. 'us-central1', or 'global' for the global endpoint)"
         )
     url = vertex_base_url(
-        project=project,
+        project=project or PROJECT_PLACEHOLDER,
         location=location,
         endpoint=endpoint,
         api_version=api_version,
         dedicated_domain=dedicated_domain,
     )
-    return ResolvedEndpoint(url, is_vertex=True)
+    return ResolvedEndpoint(url, is_vertex=True, pending_project=not project)
 
 
 def _looks_like_vertex(url: str) -> bool:

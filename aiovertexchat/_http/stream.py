@@ -44,6 +44,7 @@ from .._protocol.decode import (
     unreadable_response,
 )
 from .._protocol.error_body import parse_error_body, request_id_from_headers
+from .._protocol.headers import Headers
 from .._protocol.sse import SSEDecoder
 from .._reliability.sizes import SizeLimits, describe_size
 from ..errors import (
@@ -55,7 +56,7 @@ from ..errors import (
     StreamInterruptedError,
     StreamTimeoutError,
 )
-from ..types import ChatCompletion, ChatCompletionChunk, Usage
+from ..types import ChatCompletion, ChatCompletionChunk, ResponseInfo, Usage
 
 if TYPE_CHECKING:
     from .transport import Response
@@ -207,6 +208,14 @@ class _StreamCore:
     def finished(self) -> bool:
         """True when the stream ended cleanly ([DONE] or every choice finished)."""
         return self._finished
+
+    @property
+    def response(self) -> ResponseInfo:
+        """The HTTP response being read (the latest attempt's): `.status_code`, `.headers`,
+        `.request_id` (the OpenAI SDK's `stream.response`)."""
+        return ResponseInfo(
+            self.request_id, Headers(self.response_headers), self._response.status
+        )
 
     # -- iteration ----------------------------------------------------------------------------
     async def _iterate(self) -> AsyncGenerator[ChatCompletionChunk, None]:
@@ -528,6 +537,12 @@ class ChatStream:
         """Times the request was re-issued after the stream broke (see RetryPolicy)."""
         return self._core.restarts
 
+    @property
+    def response(self) -> ResponseInfo:
+        """The HTTP response being read (the latest attempt's): `.status_code`, `.headers`,
+        `.request_id` (the OpenAI SDK's `stream.response`)."""
+        return self._core.response
+
     # -- iteration ----------------------------------------------------------------------------
     def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
         return self._chunks
@@ -540,6 +555,10 @@ class ChatStream:
         """Stop reading and release the connection. Safe to call more than once."""
         await self._chunks.aclose()
         self._core._close(clean=False)
+
+    async def close(self) -> None:
+        """The same as `aclose()` (the OpenAI SDK's `await stream.close()`)."""
+        await self.aclose()
 
     async def __aenter__(self) -> ChatStream:
         return self

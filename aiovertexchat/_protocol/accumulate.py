@@ -30,9 +30,11 @@ from ..types import (
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionMessage,
+    ChatCompletionTokenLogprob,
     Choice,
     ChoiceDelta,
     ChoiceDeltaToolCall,
+    ChoiceLogprobs,
     FunctionCall,
     ToolCall,
     Usage,
@@ -88,6 +90,7 @@ class _ChoiceState:
         "logprobs",
         "reasoning",
         "refusal",
+        "refusal_logprobs",
         "role",
         "tool_by_id",
         "tool_by_index",
@@ -105,7 +108,8 @@ class _ChoiceState:
         self.function_name = ""
         self.function_args: list[str] | None = None
         self.finish_reason: str | None = None
-        self.logprobs: list[Any] | None = None
+        self.logprobs: list[ChatCompletionTokenLogprob] | None = None
+        self.refusal_logprobs: list[ChatCompletionTokenLogprob] | None = None
         self.extra_content: dict[str, Any] | None = None
 
     def add_tool_call(self, delta: ChoiceDeltaToolCall) -> None:
@@ -191,7 +195,9 @@ class _ChoiceState:
             function_call=function_call,
             extra_content=self.extra_content,
         )
-        logprobs = {"content": self.logprobs} if self.logprobs is not None else None
+        logprobs = None
+        if self.logprobs is not None or self.refusal_logprobs is not None:
+            logprobs = ChoiceLogprobs(content=self.logprobs, refusal=self.refusal_logprobs)
         return Choice(
             index=index, message=message, finish_reason=self.finish_reason, logprobs=logprobs
         )
@@ -245,12 +251,15 @@ class ChunkAccumulator:
                 else:
                     state.finish_reason = finish
             logprobs = choice.logprobs
-            if logprobs:
-                content_logprobs = logprobs.get("content") if isinstance(logprobs, dict) else None
-                if content_logprobs:
+            if logprobs is not None:
+                if logprobs.content:
                     if state.logprobs is None:
                         state.logprobs = []
-                    state.logprobs.extend(content_logprobs)
+                    state.logprobs.extend(logprobs.content)
+                if logprobs.refusal:
+                    if state.refusal_logprobs is None:
+                        state.refusal_logprobs = []
+                    state.refusal_logprobs.extend(logprobs.refusal)
 
     @property
     def finished(self) -> bool:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import difflib
 import sys
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, TypedDict, TypeVar, Union
 
 import msgspec
 
 from ..errors import InvalidRequestError, UnknownParameterError
+from .given import NotGiven, Omit, is_omitted
 
 if sys.version_info >= (3, 11):
     from typing import NotRequired
@@ -24,6 +25,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 __all__ = [
     "BODY_PARAMS",
     "CompletionParams",
+    "Opt",
     "ParseParams",
     "build_body",
     "check_param_names",
@@ -31,44 +33,60 @@ __all__ = [
 ]
 
 
+_T = TypeVar("_T")
+
+# `Union[...]`: mypy takes a generic alias over a bare TypeVar only in this form.
+Opt = Union[_T, None, NotGiven, Omit]  # noqa: UP007
+"""A parameter that may be left out: None, `NOT_GIVEN` and `omit` all mean "not given"."""
+
+
 class ParseParams(TypedDict):
     """Body parameters of `chat.completions.parse`: all of `create`'s but `response_format`,
     which `parse` builds from its own, richer argument (see `CompletionParams`)."""
 
-    frequency_penalty: NotRequired[float | None]
-    presence_penalty: NotRequired[float | None]
-    max_tokens: NotRequired[int | None]
-    max_completion_tokens: NotRequired[int | None]
-    n: NotRequired[int | None]
-    temperature: NotRequired[float | None]
-    top_p: NotRequired[float | None]
-    seed: NotRequired[int | None]
-    stop: NotRequired[str | Sequence[str] | None]
-    stream_options: NotRequired[Mapping[str, Any] | None]
-    logprobs: NotRequired[bool | None]
-    top_logprobs: NotRequired[int | None]
-    logit_bias: NotRequired[Mapping[str, int] | None]
-    user: NotRequired[str | None]
-    reasoning_effort: NotRequired[Literal["none", "minimal", "low", "medium", "high"] | None]
-    tools: NotRequired[Sequence[Mapping[str, Any]] | None]
-    tool_choice: NotRequired[str | Mapping[str, Any] | None]
-    parallel_tool_calls: NotRequired[bool | None]
-    functions: NotRequired[Sequence[Mapping[str, Any]] | None]
-    function_call: NotRequired[str | Mapping[str, Any] | None]
-    web_search_options: NotRequired[Mapping[str, Any] | None]
-    modalities: NotRequired[Sequence[str] | None]
-    metadata: NotRequired[Mapping[str, str] | None]
-    service_tier: NotRequired[str | None]
-    store: NotRequired[bool | None]
+    frequency_penalty: NotRequired[Opt[float]]
+    presence_penalty: NotRequired[Opt[float]]
+    max_tokens: NotRequired[Opt[int]]
+    max_completion_tokens: NotRequired[Opt[int]]
+    n: NotRequired[Opt[int]]
+    temperature: NotRequired[Opt[float]]
+    top_p: NotRequired[Opt[float]]
+    seed: NotRequired[Opt[int]]
+    stop: NotRequired[Opt[str | Sequence[str]]]
+    stream_options: NotRequired[Opt[Mapping[str, Any]]]
+    logprobs: NotRequired[Opt[bool]]
+    top_logprobs: NotRequired[Opt[int]]
+    logit_bias: NotRequired[Opt[Mapping[str, int]]]
+    user: NotRequired[Opt[str]]
+    reasoning_effort: NotRequired[Opt[Literal["none", "minimal", "low", "medium", "high"]]]
+    tools: NotRequired[Opt[Sequence[Mapping[str, Any]]]]
+    tool_choice: NotRequired[Opt[str | Mapping[str, Any]]]
+    parallel_tool_calls: NotRequired[Opt[bool]]
+    functions: NotRequired[Opt[Sequence[Mapping[str, Any]]]]
+    function_call: NotRequired[Opt[str | Mapping[str, Any]]]
+    web_search_options: NotRequired[Opt[Mapping[str, Any]]]
+    modalities: NotRequired[Opt[Sequence[str]]]
+    metadata: NotRequired[Opt[Mapping[str, str]]]
+    service_tier: NotRequired[Opt[str]]
+    store: NotRequired[Opt[bool]]
+    # Newer OpenAI parameters, passed through as given (Vertex ignores those it does not know).
+    audio: NotRequired[Opt[Mapping[str, Any]]]
+    prediction: NotRequired[Opt[Mapping[str, Any]]]
+    prompt_cache_key: NotRequired[Opt[str]]
+    prompt_cache_retention: NotRequired[Opt[str]]
+    prompt_cache_options: NotRequired[Opt[Mapping[str, Any]]]
+    safety_identifier: NotRequired[Opt[str]]
+    verbosity: NotRequired[Opt[Literal["low", "medium", "high"]]]
+    moderation: NotRequired[Opt[Mapping[str, Any]]]
 
 
 class CompletionParams(ParseParams):
     """Body parameters of `chat.completions.create`, named as in the OpenAI API.
 
-    A value of `None` means "not given": it is left out of the request body.
+    `None`, `NOT_GIVEN` and `omit` mean "not given": the parameter is left out of the body.
     """
 
-    response_format: NotRequired[Mapping[str, Any] | None]
+    response_format: NotRequired[Opt[Mapping[str, Any]]]
 
 
 BODY_PARAMS = frozenset(CompletionParams.__annotations__)
@@ -136,8 +154,9 @@ def build_body(
     if stream:
         body["stream"] = True
     for name, value in params.items():
-        if value is not None:
+        # Truthy values skip the sentinel check; it runs only for 0, False, "" and sentinels.
+        if value is not None and (value or not is_omitted(value)):
             body[name] = value
-    if extra_body:
+    if extra_body and not is_omitted(extra_body):
         body.update(extra_body)
     return _encoder.encode(body)

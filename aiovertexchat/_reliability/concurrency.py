@@ -16,10 +16,12 @@ waiter that was cancelled at the same moment is passed on, never lost.
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["ConcurrencyLimiter", "Slot"]
+__all__ = ["ConcurrencyLimiter", "Slot", "warn_default_limit"]
 
 _PROBE_SLOWDOWN = 8.0
 
@@ -40,6 +42,7 @@ class ConcurrencyLimiter:
         adaptive: bool = True,
         floor: int = 1,
         decrease: float = 0.5,
+        on_queue: Callable[[ConcurrencyLimiter], bool] | None = None,
     ) -> None:
         if ceiling is not None and ceiling < 1:
             raise ValueError("max_concurrency must be >= 1 (or None for no limit)")
@@ -59,6 +62,9 @@ class ConcurrencyLimiter:
         self.in_flight = 0
         self.cuts = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        # Called when a request has to wait for a slot, until it returns True (then never
+        # again): the queueing path only, so admission without a wait costs nothing more.
+        self._on_queue = on_queue
 
     # -- state --------------------------------------------------------------------------------
     @property
@@ -81,6 +87,8 @@ class ConcurrencyLimiter:
         if not self._waiters and self._has_room():
             self.in_flight += 1
             return Slot(self._generation)
+        if self._on_queue is not None and self._on_queue(self):
+            self._on_queue = None
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
@@ -132,3 +140,21 @@ class ConcurrencyLimiter:
         self._generation += 1
         self.cuts += 1
         return True
+
+
+def warn_default_limit(limiter: ConcurrencyLimiter) -> bool:
+    """The `on_queue` hook of a client whose `max_concurrency` was left at its default: warn,
+    once, when requests queue behind that ceiling (not behind a cut of the adaptive limit,
+    which is the server pushing back). Returns True once it has warned."""
+    ceiling = limiter.ceiling
+    if ceiling is None or limiter.in_flight < ceiling:
+        return False
+    warnings.warn(
+        f"aiovertexchat: requests are waiting for a slot: by default at most {ceiling} "
+        "requests are in flight per client (max_concurrency; the OpenAI SDK has no such "
+        "limit). Pass max_concurrency=N to choose the limit (None: no limit); passing it "
+        "also silences this warning",
+        UserWarning,
+        stacklevel=2,
+    )
+    return True

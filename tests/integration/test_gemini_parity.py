@@ -405,9 +405,10 @@ async def test_logprobs_and_n(stream: bool, plain: AsyncVertexChat) -> None:
     for choice, want in zip(completion.choices, reference.choices, strict=True):
         assert choice.message.content == want.message.content
         assert choice.logprobs == want.logprobs
-        entries = choice.logprobs["content"]
-        assert "".join(e["token"] for e in entries) == choice.message.content
-        assert all(len(e["top_logprobs"]) == 2 for e in entries)
+        assert choice.logprobs is not None and choice.logprobs.content is not None
+        entries = choice.logprobs.content  # typed, as in the OpenAI SDK
+        assert "".join(e.token for e in entries) == choice.message.content
+        assert all(len(e.top_logprobs) == 2 for e in entries)
 
 
 def lower(headers: dict[str, str]) -> dict[str, str]:

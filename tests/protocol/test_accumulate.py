@@ -110,4 +110,5 @@ def test_logprobs_are_concatenated() -> None:
                             "logprobs": {"content": [entry]}}]))
     acc.add(chunk(choices=[{"index": 0, "delta": {"content": "b"},
                             "logprobs": {"content": [entry]}, "finish_reason": "stop"}]))
-    assert acc.result().choices[0].logprobs == {"content": [entry, entry]}
+    logprobs = acc.result().choices[0].logprobs  # typed now; the same content as before
+    assert logprobs is not None and logprobs.to_dict() == {"content": [entry, entry]}
