@@ -263,10 +263,12 @@ async def test_a_deeply_nested_error_body_still_gives_a_typed_error() -> None:
 
 
 async def test_many_tiny_objects_cost_a_bounded_multiple_of_the_limit() -> None:
-    # The worst shape for a free-form field: empty lists, 3 bytes of JSON each, ~60 bytes of
+    # The worst shape for a free-form field (`extra_content`): empty lists, 3 bytes of JSON each, ~60 bytes of
     # Python objects each. The limit caps the input, so the cost is capped too.
     limit = 1 * MiB
-    head, tail = json.dumps(completion(logprobs="@")).encode().split(b'"@"')
+    answer_json = completion()
+    answer_json["choices"][0]["message"]["extra_content"] = {"google": "@"}
+    head, tail = json.dumps(answer_json).encode().split(b'"@"')
     count = (limit - len(head) - len(tail) - 2) // 3
     body = head + b"[" + b",".join([b"[]"] * count) + b"]" + tail
     assert len(body) <= limit
@@ -275,9 +277,9 @@ async def test_many_tiny_objects_cost_a_bounded_multiple_of_the_limit() -> None:
     ) as client:
         with Peak() as peak:
             answer = await client.chat.completions.create(model=MODEL, messages=HELLO)
-            logprobs = answer.choices[0].logprobs
-            assert isinstance(logprobs, list) and len(logprobs) == count
-            del answer, logprobs
+            extra = answer.choices[0].message.extra_content
+            assert isinstance(extra, dict) and len(extra["google"]) == count
+            del answer, extra
         with pytest.raises(ResponseTooLargeError):
             async with HostileServer(json_reply(body + b" " * 10)) as bigger, client_for(
                 bigger.base_url, size_limits=SizeLimits(body=limit)
