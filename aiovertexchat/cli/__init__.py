@@ -1,6 +1,6 @@
 """Command line: `aiovertexchat chat | demo | emulator | bench | batch`.
 
-Modules: `main` (the parser and exit codes), `options` (option groups the commands share and
+Modules: `commands` (the parser and exit codes), `options` (option groups the commands share and
 the client they describe), `report` (errors in flag names, said once), `chat` (chat, demo).
 `bench`, `batch` and the emulator keep their own command modules (`bench/cli.py`,
 `batch/cli.py`, `emulator/cli.py`) built on these groups.
@@ -17,6 +17,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line (`argv` defaults to `sys.argv[1:]`); returns the exit code."""
     # Imported here so that `aiovertexchat.cli.options` can be imported by the bench and
     # batch command modules without importing them back through `main`.
-    from .main import main as run
+    from .commands import main as run
 
     return run(argv)

@@ -14,7 +14,7 @@ from aiovertexchat._protocol.pricing import PriceTable
 from aiovertexchat._reliability.retry import RetryPolicy
 from aiovertexchat.batch import BadInputError, BatchJob, JobConfig, JobConfigError
 from aiovertexchat.batch.cli import resume_command
-from aiovertexchat.cli.main import _parser, main
+from aiovertexchat.cli.commands import _parser, main
 from aiovertexchat.emulator import Emulator, EmulatorConfig, Fault
 from aiovertexchat.types import Usage
 from tests.helpers import MODEL, batch_line

@@ -34,7 +34,7 @@ from aiovertexchat.bench import (
 )
 from aiovertexchat.bench.output import CSV_COLUMNS, write_csv, write_json, write_jsonl
 from aiovertexchat.bench.report import render
-from aiovertexchat.cli.main import main
+from aiovertexchat.cli.commands import main
 from aiovertexchat.emulator import Emulator, EmulatorConfig
 
 TTFT, ITL, TOKENS = 0.05, 0.01, 10
@@ -345,7 +345,7 @@ async def test_duration_bounds_both_loops(slow_emulator: Emulator) -> None:
 
 def test_flags_build_the_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from aiovertexchat.bench.cli import build_config
-    from aiovertexchat.cli.main import _parser
+    from aiovertexchat.cli.commands import _parser
 
     monkeypatch.setenv("TOKEN_A", "secret-a")
     monkeypatch.setenv("TOKEN_ALL", "secret-all")

@@ -21,7 +21,7 @@ from aiovertexchat.bench.cli import build_config
 from aiovertexchat.bench.emulated import EmulatorSettings
 from aiovertexchat.bench.slo import SLO
 from aiovertexchat.cli.chat import _latency_line
-from aiovertexchat.cli.main import _parser, main
+from aiovertexchat.cli.commands import _parser, main
 from aiovertexchat.cli.options import UsageError, api_keys_by_target, resolve
 from aiovertexchat.cli.report import for_cli
 from aiovertexchat.emulator import Emulator, EmulatorConfig, Fault

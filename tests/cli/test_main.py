@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from aiovertexchat.cli.main import main
+from aiovertexchat.cli.commands import main
 from aiovertexchat.emulator import Emulator
 
 
