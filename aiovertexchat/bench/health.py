@@ -111,6 +111,11 @@ def _achieved(
         if r.call_at is not None
     ]
     effective = float(min(target, len(called)))
+    if len(called) <= target:
+        # Every request went out in the first wave: no worker ever re-issued, so there is no
+        # steady state to average over (one request: a zero-length window, "concurrency 0").
+        # What the client achieved is how many were in flight together when the last left.
+        return effective, mean_in_flight(intervals, last_call, last_call)
     return effective, mean_in_flight(intervals, window_start, last_call)
 
 

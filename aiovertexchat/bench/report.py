@@ -215,7 +215,15 @@ def _max_rate_table(result: BenchResult) -> Table | None:
     for m in result.max_rates:
         probes = "; ".join(f"{p.rate:.3g}/s {'pass' if p.passed else 'fail'} ({p.why})"
                            for p in m.probes)
-        best = "none passed" if m.max_rate is None else f"{m.max_rate:.3g} req/s"
+        if m.max_rate is None:
+            best = "none passed"
+        elif m.lower_bound:
+            best = f"≥ {m.max_rate:.3g} req/s"
+            table.notes.append(f"{m.target}: every rate tried passed; the maximum is at least "
+                               f"{m.max_rate:.3g} req/s (raise --search-steps or the rates to "
+                               "find it)")
+        else:
+            best = f"{m.max_rate:.3g} req/s"
         table.rows.append([m.target, best, probes])
         if m.limited_by_client:
             table.notes.append(f"{m.target}: some probes were limited by the client, not the "

@@ -256,10 +256,17 @@ class MaxRateResult:
     probes: list[Probe]
     limited_by_client: bool
 
+    @property
+    def lower_bound(self) -> bool:
+        """True when no probed rate failed: the search ran out of steps below the limit, so
+        `max_rate` is only a lower bound of the true maximum ("≥ X")."""
+        return self.max_rate is not None and all(p.passed for p in self.probes)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,
             "max_rate": self.max_rate,
+            "max_rate_is_lower_bound": self.lower_bound,
             "limited_by_client": self.limited_by_client,
             "probes": [{"rate": p.rate, "passed": p.passed, "why": p.why} for p in self.probes],
         }
