@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
+import signal
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .._protocol.pricing import PriceTable
@@ -25,7 +29,15 @@ from .emulated import EmulatorSettings
 from .health import HealthThresholds
 from .runner import Load
 from .slo import SLO, parse_seconds
-from .suite import DEFAULT_MODEL, EMULATOR, BenchConfig, PointResult, Target, run_bench
+from .suite import (
+    DEFAULT_MODEL,
+    EMULATOR,
+    BenchConfig,
+    BenchResult,
+    PointResult,
+    Target,
+    run_bench,
+)
 from .workload import LengthSpec, Workload, load_prompts
 
 __all__ = ["command", "register"]
@@ -245,25 +257,86 @@ def _progress(point: PointResult) -> None:
 
 
 async def command(args: argparse.Namespace) -> int:
-    """Run the benchmark the flags describe, print the report, write the files asked for."""
-    from .output import write_csv, write_json, write_jsonl
-    from .report import render
+    """Run the benchmark the flags describe, print the report, write the files asked for.
 
+    Ctrl-C or SIGTERM stops the run at once (requests in flight are cancelled, child processes
+    stopped), then the load points that had finished are reported and written like a full run;
+    the exit status is then 128 + the signal (130 for Ctrl-C, 143 for SIGTERM).
+    """
     try:
         config = build_config(args)
     except (ValueError, KeyError, OSError, UsageError) as exc:
         report.error(exc)
         return 2
+    finished: list[PointResult] = []
+    user_on_point = None if args.quiet else _progress
+
+    def on_point(point: PointResult) -> None:
+        finished.append(point)
+        if user_on_point is not None:
+            user_on_point(point)
+
+    config.on_point = on_point
     if not args.quiet:
-        config.on_point = _progress
         print("running the benchmark...", file=sys.stderr, flush=True)
+    run = asyncio.ensure_future(run_bench(config))
+    stopped_by: list[signal.Signals] = []
+    with _stop_on_signals(run, stopped_by):
+        try:
+            result = await run
+        except asyncio.CancelledError:
+            if not stopped_by or not run.cancelled():
+                raise  # cancelled from outside: not ours to report
+            result = BenchResult(config, list(finished), [], time.time(),
+                                 interrupted=stopped_by[0].name)
+        except (ValueError, RuntimeError) as exc:
+            # A configuration the client refuses (ConfigurationError is a ValueError), or an
+            # embedded emulator that did not start. API errors never get here: they are results.
+            report.error(exc)
+            return 2
+    if result.interrupted:
+        print(f"stopped by {result.interrupted}: reporting the {len(result.points)} load "
+              "point(s) that finished", file=sys.stderr, flush=True)
+    code = _write_outputs(args, result)
+    if code:
+        return code
+    if stopped_by:
+        return 128 + int(stopped_by[0])
+    return 3 if args.strict and not result.valid else 0
+
+
+@contextlib.contextmanager
+def _stop_on_signals(
+    run: asyncio.Future[Any], stopped_by: list[signal.Signals]
+) -> Iterator[None]:
+    """While the run goes, SIGINT/SIGTERM cancel it (once; a second signal changes nothing)."""
+    loop = asyncio.get_running_loop()
+    installed = []
+
+    def stop(signum: signal.Signals) -> None:
+        if not stopped_by:
+            stopped_by.append(signum)
+            print(f"\n{signum.name}: stopping (requests in flight are cancelled)...",
+                  file=sys.stderr, flush=True)
+            run.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, stop, signum)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue  # not the main thread, or not a Unix loop: default behaviour
+        installed.append(signum)
     try:
-        result = await run_bench(config)
-    except (ValueError, RuntimeError) as exc:
-        # A configuration the client refuses (ConfigurationError is a ValueError), or an
-        # embedded emulator that did not start. API errors never get here: they are results.
-        report.error(exc)
-        return 2
+        yield
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+def _write_outputs(args: argparse.Namespace, result: BenchResult) -> int:
+    from .output import write_csv, write_json, write_jsonl
+    from .report import render
+
     render(result, use_rich=False if args.plain else None)
     written = []
     if args.json:
@@ -286,4 +359,4 @@ async def command(args: argparse.Namespace) -> int:
             return 2
     if written:
         print("wrote " + ", ".join(written))
-    return 3 if args.strict and not result.valid else 0
+    return 0

@@ -330,6 +330,9 @@ def render(result: BenchResult, out: TextIO | None = None, *, use_rich: bool | N
             use_rich = True
     for line in header_lines(result):
         out.write(line + "\n")
+    if result.interrupted:
+        out.write(f"INTERRUPTED by {result.interrupted}: only the {len(result.points)} load "
+                  "point(s) that finished are reported\n")
     tables = build_tables(result)
     if use_rich:
         _render_rich(tables, out)

@@ -279,6 +279,9 @@ class BenchResult:
     max_rates: list[MaxRateResult]
     started_at: float
     """Wall-clock start (seconds since the epoch)."""
+    interrupted: str | None = None
+    """The signal that stopped the run early ("SIGINT", "SIGTERM"); `points` then holds the
+    load points that had finished."""
 
     @property
     def valid(self) -> bool:
@@ -289,6 +292,7 @@ class BenchResult:
             "schema": SCHEMA,
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started_at)),
             "valid": self.valid,
+            "interrupted": self.interrupted,
             "environment": {
                 "python": platform.python_version(),
                 "platform": platform.platform(),
