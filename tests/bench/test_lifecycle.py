@@ -82,15 +82,17 @@ def _wait_for_first_point(process: subprocess.Popen[str]) -> Iterator[str]:
     raise AssertionError("the first load point never finished: " + "".join(seen))
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize(("signum", "workers"), [(signal.SIGINT, "1"), (signal.SIGTERM, "1"),
+                                                (signal.SIGINT, "2")])
 def test_a_signal_stops_the_bench_and_keeps_what_finished(
-    tmp_path: Path, signum: signal.Signals
+    tmp_path: Path, signum: signal.Signals, workers: str
 ) -> None:
-    process = _start(tmp_path)
+    process = _start(tmp_path, "--workers", workers)
     try:
         _wait_for_first_point(process)
         children = _children(process.pid)
-        assert children, "the embedded emulator child should be running"
+        # The embedded emulator, and the worker processes (spawned) when there are some.
+        assert len(children) >= 1 + (int(workers) if workers != "1" else 0)
         process.send_signal(signum)
         out, err = process.communicate(timeout=BOUND)
     finally:
@@ -108,12 +110,13 @@ def test_a_signal_stops_the_bench_and_keeps_what_finished(
     assert _wait_gone(children) == []
 
 
-def test_sigkill_of_the_bench_takes_the_emulator_child_with_it(tmp_path: Path) -> None:
-    process = _start(tmp_path)
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigkill_of_the_bench_takes_its_children_with_it(tmp_path: Path, workers: str) -> None:
+    process = _start(tmp_path, "--workers", workers)
     try:
         _wait_for_first_point(process)
         children = _children(process.pid)
-        assert children
+        assert len(children) >= 1 + (int(workers) if workers != "1" else 0)
         process.kill()
         process.communicate(timeout=BOUND)
         assert _wait_gone(children) == []
