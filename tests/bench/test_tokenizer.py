@@ -67,7 +67,7 @@ def test_the_counter_pickles_as_its_path(tokenizer_file: Path) -> None:
         TokenCounter(tokenizer_file.parent / "missing.json")
     bad = tokenizer_file.parent / "bad.json"
     bad.write_text("{}")
-    with pytest.raises(ValueError, match="not a tokenizer.json"):
+    with pytest.raises(ValueError, match=r"not a tokenizer\.json"):
         TokenCounter(bad)
 
 
