@@ -89,7 +89,8 @@ def _fmt(value: float) -> str:
 
 def line_chart(title: str, series: Sequence[Series], x_label: str, y_label: str, *,
                step: bool = False, y_from_zero: bool = True, chart_id: str = "") -> str:
-    """An inline SVG line chart; `step` draws a staircase (CDFs)."""
+    """An inline SVG line chart; `step` draws a staircase (CDFs, legend at the bottom right,
+    where a CDF leaves room; elsewhere at the top left)."""
     drawn = [(label, pts) for label, pts in series if pts]
     xs = [x for _, pts in drawn for x, _ in pts]
     ys = [y for _, pts in drawn for _, y in pts]
@@ -138,9 +139,13 @@ def line_chart(title: str, series: Sequence[Series], x_label: str, y_label: str,
         if len(pts) == 1 or not step:
             out.extend(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.5" fill="{color}"/>'
                        for x, y in pts[:200])
-        legend_y = _TOP + 6 + 15 * number
-        out.append(f'<rect x="{_LEFT + plot_w - 150}" y="{legend_y}" width="10" height="10" '
-                   f'fill="{color}"/><text x="{_LEFT + plot_w - 136}" y="{legend_y + 9}">'
+        if step:
+            legend_x, legend_y = _LEFT + plot_w - 150, _TOP + plot_h - 14 - 15 * (
+                len(drawn) - 1 - number)
+        else:
+            legend_x, legend_y = _LEFT + 10, _TOP + 4 + 15 * number
+        out.append(f'<rect x="{legend_x}" y="{legend_y}" width="10" height="10" '
+                   f'fill="{color}"/><text x="{legend_x + 14}" y="{legend_y + 9}">'
                    f'{html.escape(label[:26])}</text>')
     out.append("</svg>")
     return "".join(out)
