@@ -454,7 +454,7 @@ class _Session:
             salt=salt, seed=seed, timeout=config.timeout, extra_body=config.extra_body,
             token_counter=config.token_counter,
             before_send=config.before_send if measure else None, measure_client=measure,
-            ramp_up=config.ramp_up,
+            ramp_up=config.ramp_up, timings=config.connection_timings,
         )
 
     async def _phase(self, job: PhaseJob, workers: int) -> list[PhaseResult]:
@@ -468,7 +468,7 @@ class _Session:
             load=job.load, stop=job.stop, salt=job.salt, seed=job.seed, timeout=job.timeout,
             extra_body=job.extra_body, token_counter=job.token_counter,
             before_send=job.before_send, measure_client=job.measure_client,
-            ramp_up=job.ramp_up, timings=config.connection_timings,
+            ramp_up=job.ramp_up, timings=job.timings,
         )
         return [result]
 

@@ -87,6 +87,7 @@ class PhaseJob:
     before_send: Callable[[int], None] | None
     measure_client: bool
     ramp_up: float
+    timings: bool = True
     share: Share = field(default_factory=Share)
 
 
@@ -181,7 +182,7 @@ async def _run_job(conn: Connection, client: Any, workload: Workload, job: Phase
             salt=job.salt, seed=job.seed, timeout=job.timeout, extra_body=job.extra_body,
             token_counter=job.token_counter, before_send=job.before_send,
             measure_client=job.measure_client, share=job.share, ramp_up=job.ramp_up,
-            timings=True,
+            timings=job.timings,
         )
     except Exception as exc:
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
