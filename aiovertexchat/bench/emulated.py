@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..emulator.durations import format_duration
-from .lifeline import die_with_parent
 
 __all__ = ["EmulatorSettings", "emulator_process"]
 
@@ -31,11 +30,21 @@ __all__ = ["EmulatorSettings", "emulator_process"]
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _BASE_URL = re.compile(r"(http://[^\s)]+/v1)\b")
 _START_TIMEOUT = 30.0
-# The child's first lines: exit when stdin (a pipe whose write end only the bench holds) ends,
-# then run the emulator's own command line. Kept inline: importing the bench package in the
-# child would cost start-up time for nothing.
+# The child's first lines: ask the kernel for SIGKILL when the bench dies (Linux; done here
+# rather than in a preexec_fn, which is unsafe in a process with threads), exit if the bench
+# already died, exit when stdin (a pipe whose write end only the bench holds) ends, then run
+# the emulator's own command line. Kept inline: importing the bench package in the child
+# would cost start-up time for nothing.
 _BOOT = """\
 import os, runpy, sys, threading
+if sys.platform.startswith("linux"):
+    import ctypes, ctypes.util
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").prctl(1, 9, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+if os.getppid() != int(os.environ.pop("AIOVERTEXCHAT_BENCH_PARENT", os.getppid())):
+    os._exit(1)
 def _watch():
     try:
         while sys.stdin.buffer.read(65536):
@@ -85,11 +94,12 @@ async def emulator_process(settings: EmulatorSettings) -> AsyncIterator[str]:
             *settings.argv()]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+    env["AIOVERTEXCHAT_BENCH_PARENT"] = str(os.getpid())
     # stderr goes to a file: a pipe nobody reads would fill up and stall the server.
     with tempfile.TemporaryFile() as errors:
         process = await asyncio.create_subprocess_exec(
             *argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, env=env,
-            start_new_session=True, preexec_fn=die_with_parent(os.getpid()),
+            start_new_session=True,
         )
         try:
             assert process.stdout is not None

@@ -2,8 +2,9 @@
 
 Two independent mechanisms, because neither covers every case alone:
 - `PR_SET_PDEATHSIG` (Linux, through `prctl` via ctypes): the kernel sends the child SIGKILL
-  when the thread that started it exits. Set in the child before it runs anything; a parent
-  that died before that is caught by comparing `getppid()` with the parent's pid.
+  when the thread that started it exits. Set by the child itself first thing (the emulator
+  child's boot code does the same inline); a parent that died before that is caught by
+  comparing `getppid()` with the parent's pid.
 - a pipe the child watches (portable): the parent holds the write end (the emulator child's
   stdin, a worker's end of its `multiprocessing` pipe) and the kernel closes it when the parent
   dies; the child's read then sees end-of-file and the child exits.
@@ -15,12 +16,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 import signal
 import sys
-from collections.abc import Callable
 
-__all__ = ["die_with_parent", "parent_death_signal"]
+__all__ = ["parent_death_signal"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -37,15 +36,3 @@ def parent_death_signal(signum: int = signal.SIGKILL) -> bool:
         return int(libc.prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0)) == 0
     except (OSError, AttributeError):
         return False
-
-
-def die_with_parent(parent_pid: int) -> Callable[[], None]:
-    """A `preexec_fn` for `subprocess`: set the parent-death signal in the child, and exit at
-    once if the parent already died between fork and here (then nobody would signal us)."""
-
-    def in_child() -> None:
-        parent_death_signal()
-        if os.getppid() != parent_pid:
-            os._exit(1)
-
-    return in_child
