@@ -170,3 +170,28 @@ def test_workers_auto_follows_the_load_and_the_cores(monkeypatch: pytest.MonkeyP
     assert [config.workers_for(Load.rate(r)) for r in (10, 100, 250)] == [1, 1, 3]
     with pytest.raises(ValueError, match="workers"):
         Config(targets=[Target("t", "http://127.0.0.1:1/v1")], workers=0)
+
+
+@pytest.mark.parametrize(("cpu", "loop_lag", "suggested"), [(0.99, 0.001, True),
+                                                            (0.2, 0.05, True),
+                                                            (0.2, 0.001, False)])
+def test_a_saturated_single_loop_run_suggests_workers(cpu: float, loop_lag: float,
+                                                      suggested: bool) -> None:
+    import io
+
+    from aiovertexchat.bench.health import assess
+    from aiovertexchat.bench.report import render
+    from aiovertexchat.bench.suite import BenchResult, PointResult, RepeatResult
+
+    records = _phase([0.1] * 20, 0, 1, [], cpu).records
+    health = assess(records, load_kind="concurrency", target_load=1, window_start=0.0,
+                    loop_lags=[loop_lag] * 10, cpu_fraction=cpu, peak_in_flight=1,
+                    pool_size=None)
+    summary = summarize(records, window_start=0.0, slo=SLO(), model="m", prices=None)
+    point = PointResult("t", "m", Load.concurrency(1), [RepeatResult(1, summary, health,
+                                                                     records, 0.0)],
+                        summary, {}, 0.9)
+    out = io.StringIO()
+    config = Config(targets=[Target("t", "http://127.0.0.1:1/v1")])
+    render(BenchResult(config, [point], [], 0.0), out, use_rich=False)
+    assert ("run with --workers" in out.getvalue()) == suggested
