@@ -172,13 +172,15 @@ class _Phase:
         answer = await self.send(record, messages, spec.max_tokens, capture=True)
         clock = self.clock
         for turn, (text, max_tokens) in enumerate(spec.followups, 2):
-            if not record.ok:
+            if not record.ok or record.end_at is None:
                 return  # a conversation does not go on past a failed turn
-            due = clock() + self.think_time
+            # The next turn is due one think time after this one's answer ended.
+            due = record.end_at + self.think_time
             if self.deadline is not None and due >= self.deadline:
                 return
-            if self.think_time:
-                await asyncio.sleep(self.think_time)
+            wait = due - clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
             messages = [*messages, {"role": "assistant", "content": answer or ""},
                         {"role": "user", "content": text}]
             record = RequestRecord(
