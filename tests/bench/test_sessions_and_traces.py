@@ -51,7 +51,7 @@ async def test_each_turn_sends_the_growing_history(workers: int) -> None:
         # Think time: each turn was due 20 ms after the previous one ended.
         for before, after in itertools.pairwise(session):
             assert after.scheduled_at - before.end_at == pytest.approx(0.02, abs=1e-9)
-            assert after.call_at >= after.scheduled_at
+            assert after.call_at >= after.scheduled_at - 1e-6  # the loop may wake 1 ns early
     table = point.summary.by_turn
     assert [(t.turn, t.requests, t.ok) for t in table] == [(1, 4, 4), (2, 4, 4), (3, 4, 4)]
     assert [t.prompt_tokens_mean for t in table] == [5.0, 14.0, 23.0]
