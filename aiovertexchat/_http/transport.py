@@ -230,6 +230,9 @@ class Transport:
         self._max_connections = max_connections
         self._user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
+        self.trace_configs: list[aiohttp.TraceConfig] = []
+        """aiohttp trace configs of the session (the bench's per-request timings, see
+        `tracing`); read when the session is created, at the first request."""
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         session = self._session
@@ -241,6 +244,7 @@ class Transport:
                 # Timeouts are given per request; the session imposes none of its own.
                 timeout=aiohttp.ClientTimeout(total=None),
                 raise_for_status=False,
+                trace_configs=list(self.trace_configs) or None,
             )
             self._session = session
         return session

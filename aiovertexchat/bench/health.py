@@ -26,7 +26,7 @@ from .sample_stats import Distribution
 
 __all__ = ["Check", "ClientHealth", "HealthThresholds", "assess"]
 
-LoadKind = Literal["concurrency", "rate"]
+LoadKind = Literal["concurrency", "rate", "trace"]
 
 
 @dataclass(frozen=True)
@@ -65,14 +65,25 @@ class ClientHealth:
     peak_in_flight: int
     pool_size: int | None
     checks: list[Check] = field(default_factory=list)
+    workers: list[ClientHealth] = field(default_factory=list)
+    """With worker processes: each one's own health (this one is then the combined view)."""
 
     @property
     def valid(self) -> bool:
-        return all(check.ok for check in self.checks)
+        return all(check.ok for check in self.checks) and all(w.valid for w in self.workers)
 
     @property
     def reasons(self) -> list[str]:
-        return [check.detail for check in self.checks if not check.ok]
+        own = [check.detail for check in self.checks if not check.ok]
+        return own + [f"worker {number}: {reason}"
+                      for number, worker in enumerate(self.workers)
+                      for reason in worker.reasons]
+
+    @property
+    def saturated(self) -> bool:
+        """The event loop itself was the bottleneck (CPU or loop-lag check failed): more
+        worker processes would help."""
+        return any(not c.ok and c.name in ("client_cpu", "loop_lag_p99") for c in self.checks)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -82,6 +93,8 @@ class ClientHealth:
                 value = value.to_dict()
             elif name == "checks":
                 value = [c.to_dict() for c in value]
+            elif name == "workers":
+                value = [w.to_dict() for w in value]
             out[name] = value
         out["valid"] = self.valid
         out["reasons"] = self.reasons
@@ -91,9 +104,10 @@ class ClientHealth:
 def _achieved(
     records: Sequence[RequestRecord], kind: LoadKind, target: float, window_start: float
 ) -> tuple[float | None, float | None]:
-    """(scheduled, achieved) load; see `ClientHealth` for what each means."""
+    """(scheduled, achieved) load; see `ClientHealth` for what each means. For a closed loop
+    with a ramp-up, `window_start` is the end of the ramp."""
     called = [r for r in records if r.call_at is not None]
-    if kind == "rate":
+    if kind != "concurrency":
         if len(called) < 2:
             return None, None
         due = sorted(r.scheduled_at for r in called)
@@ -110,7 +124,22 @@ def _achieved(
         for r in called
         if r.call_at is not None
     ]
+    if any(r.session is not None for r in called):
+        # Sessions: a slot is busy from its conversation's first call to its last end, think
+        # time included (a user reading the answer still holds the slot).
+        spans: dict[int, tuple[float, float]] = {}
+        for r, (a, b) in zip(called, intervals, strict=True):
+            key = r.session if r.session is not None else -1 - r.index
+            low, high = spans.get(key, (a, b))
+            spans[key] = (min(low, a), max(high, b))
+        intervals = list(spans.values())
+        called = [r for r in called if r.turn == 1]
     effective = float(min(target, len(called)))
+    if len(called) <= target or last_call <= window_start:
+        # Every request went out in the first wave: no worker ever re-issued, so there is no
+        # steady state to average over (one request: a zero-length window, "concurrency 0").
+        # What the client achieved is how many were in flight together when the last left.
+        return effective, mean_in_flight(intervals, last_call, last_call)
     return effective, mean_in_flight(intervals, window_start, last_call)
 
 
@@ -125,12 +154,15 @@ def assess(
     peak_in_flight: int,
     pool_size: int | None,
     thresholds: HealthThresholds | None = None,
+    ramp_up: float = 0.0,
 ) -> ClientHealth:
+    """Judge one run (or one worker's share of it). `ramp_up`: a closed loop's concurrency
+    is averaged from the end of its ramp."""
     th = thresholds or HealthThresholds()
     schedule_lag = Distribution.of(r.schedule_lag for r in records if r.schedule_lag is not None)
     loop_lag = Distribution.of(loop_lags)
     gate_wait = Distribution.of(r.gate_wait for r in records if r.gate_wait is not None)
-    scheduled, achieved = _achieved(records, load_kind, target_load, window_start)
+    scheduled, achieved = _achieved(records, load_kind, target_load, window_start + ramp_up)
     checks: list[Check] = []
 
     def ms(seconds: float) -> str:
@@ -150,7 +182,7 @@ def assess(
         ))
     if scheduled and achieved is not None:
         fraction = achieved / scheduled
-        what = "rate" if load_kind == "rate" else "concurrency"
+        what = "concurrency" if load_kind == "concurrency" else "rate"
         checks.append(Check(
             f"achieved_{what}", fraction, th.min_achieved_fraction,
             fraction >= th.min_achieved_fraction,

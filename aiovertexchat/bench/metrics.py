@@ -37,7 +37,8 @@ from ..types import Usage
 from .sample_stats import Distribution
 from .slo import SLO
 
-__all__ = ["CostSummary", "RequestRecord", "Summary", "mean_in_flight", "summarize"]
+__all__ = ["CostSummary", "RequestRecord", "Summary", "TurnSummary", "mean_in_flight",
+           "summarize"]
 
 
 @dataclass
@@ -63,6 +64,22 @@ class RequestRecord:
     error_message: str | None = None
     status_code: int | None = None
     prompt_words: int = 0
+    prompt_tokens_client: int | None = None
+    """The prompt in tokenizer tokens, counted by the bench (`--tokenizer`)."""
+    session: int | None = None
+    """The conversation this request belongs to (multi-turn sessions), else None."""
+    turn: int = 1
+    """1 for a conversation's first request, 2 for the next (with the history), ..."""
+    pool_wait_s: float | None = None
+    """Connection steps before the response (aiohttp tracing; None when not measured or not
+    taken): waiting for a pooled connection, DNS, connecting (TCP and TLS together)."""
+    dns_s: float | None = None
+    connect_s: float | None = None
+    first_byte_s: float | None = None
+    """From the request written to the response headers: server wait plus network."""
+    reused_connection: bool | None = None
+    sent_at: float | None = None
+    """When the request line and headers were written."""
 
     # -- derived ------------------------------------------------------------------------------
     @property
@@ -100,6 +117,11 @@ class RequestRecord:
     @property
     def e2e(self) -> float | None:
         return self._since_call(self.end_at)
+
+    @property
+    def ttst(self) -> float | None:
+        """Time to the second token chunk (first decode step after the first token)."""
+        return self._since_call(self.token_times[1]) if len(self.token_times) > 1 else None
 
     @property
     def usage_missing(self) -> bool:
@@ -186,6 +208,49 @@ class CostSummary:
 
 
 @dataclass(frozen=True)
+class TurnSummary:
+    """Requests of one turn index across the sessions of a run (multi-turn sessions)."""
+
+    turn: int
+    requests: int
+    ok: int
+    ttft: Distribution | None
+    e2e: Distribution | None
+    prompt_tokens_mean: float | None
+    """The server's `prompt_tokens` (the history grows with each turn)."""
+    cached_tokens_mean: float | None
+    """The server's `cached_tokens`: prefix-cache hits on the history."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            out[name] = value.to_dict() if isinstance(value, Distribution) else value
+        return out
+
+
+def _by_turn(records: Sequence[RequestRecord]) -> list[TurnSummary]:
+    if not any(r.session is not None for r in records):
+        return []
+    turns: dict[int, list[RequestRecord]] = {}
+    for r in records:
+        turns.setdefault(r.turn, []).append(r)
+    out = []
+    for turn in sorted(turns):
+        group = turns[turn]
+        ok = [r for r in group if r.ok]
+        prompts = [r.prompt_tokens for r in ok if r.prompt_tokens is not None]
+        cached = [r.cached_tokens for r in ok if r.usage is not None]
+        out.append(TurnSummary(
+            turn=turn, requests=len(group), ok=len(ok),
+            ttft=_dist([r.ttft for r in ok]), e2e=_dist([r.e2e for r in ok]),
+            prompt_tokens_mean=math.fsum(prompts) / len(prompts) if prompts else None,
+            cached_tokens_mean=math.fsum(cached) / len(cached) if cached else None,
+        ))
+    return out
+
+
+@dataclass(frozen=True)
 class Summary:
     """Aggregate metrics of a set of measured requests over a measurement window."""
 
@@ -226,6 +291,8 @@ class Summary:
     slo_violations: dict[str, int]
     cost: CostSummary | None
     cost_note: str | None
+    by_turn: list[TurnSummary] = field(default_factory=list)
+    """Multi-turn sessions: metrics by turn index (TTFT growth with the history)."""
 
     def latency(self, name: str) -> Distribution | None:
         value = getattr(self, name)
@@ -237,6 +304,8 @@ class Summary:
             value = getattr(self, name)
             if isinstance(value, (Distribution, CostSummary)):
                 value = value.to_dict()
+            elif name == "by_turn":
+                value = [t.to_dict() for t in value]
             result[name] = value
         return result
 
@@ -355,6 +424,7 @@ def summarize(
         slo_violations=dict(sorted(violations.items())),
         cost=cost,
         cost_note=cost_note,
+        by_turn=_by_turn(records),
     )
 
 

@@ -2,6 +2,10 @@
 
 Per-request times are seconds. `scheduled_s` is relative to the start of the request's measured
 phase; every latency is relative to the request's own `create()` call (see metrics.py).
+`ttst_s` is the time to the second token chunk; `pool_wait_s`, `dns_s`, `connect_s` (TCP and
+TLS together: aiohttp opens both in one step) and `first_byte_s` (request written → response
+headers) break down the time before the first byte, and are empty for steps that did not
+happen (a reused connection has no DNS or connect).
 JSONL rows also carry `token_chunk_s`: the arrival of each token chunk relative to the call.
 """
 
@@ -26,6 +30,8 @@ CSV_COLUMNS = (
     "itl_mean_s", "itl_max_s", "e2e_s", "token_chunks", "prompt_words", "prompt_tokens",
     "output_tokens", "reasoning_tokens", "cached_tokens", "client_tokens", "usage_missing",
     "cost_usd", "ok", "good", "slo_misses", "error", "status_code", "error_message",
+    "ttst_s", "pool_wait_s", "dns_s", "connect_s", "first_byte_s", "reused_connection",
+    "session", "turn", "prompt_tokens_client", "worker_share",
 )
 
 
@@ -79,6 +85,15 @@ def _row(record: RequestRecord, base: dict[str, Any], window_start: float, slo: 
         "error": record.error,
         "status_code": record.status_code,
         "error_message": record.error_message,
+        "ttst_s": record.ttst,
+        "pool_wait_s": record.pool_wait_s,
+        "dns_s": record.dns_s,
+        "connect_s": record.connect_s,
+        "first_byte_s": record.first_byte_s,
+        "reused_connection": record.reused_connection,
+        "session": record.session,
+        "turn": record.turn,
+        "prompt_tokens_client": record.prompt_tokens_client,
     }
 
 
@@ -96,11 +111,15 @@ def request_rows(result: BenchResult, *, with_chunks: bool = False) -> Iterator[
                 "load_value": point.load.value,
                 "repeat": repeat.repeat,
             }
+            workers = repeat.workers
             for record in repeat.records:
                 cost = None
                 if priced and prices is not None and record.usage is not None:
                     cost = prices.cost(point.model, record.usage).total_usd
                 row = _row(record, base, repeat.window_start, config.slo, cost)
+                # Which worker process sent it: the partition is by request index.
+                row["worker_share"] = (record.index // max(1, config.workload.max_turns)
+                                       ) % workers if workers > 1 else None
                 if with_chunks:
                     call = record.call_at if record.call_at is not None else 0.0
                     row["token_chunk_s"] = [t - call for t in record.token_times]

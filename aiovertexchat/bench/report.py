@@ -15,7 +15,7 @@ from typing import TextIO
 
 from .metrics import Summary
 from .sample_stats import Distribution
-from .suite import BenchResult, PointResult
+from .suite import BenchResult, PointResult, usable_cores
 
 __all__ = ["Table", "build_tables", "render"]
 
@@ -54,6 +54,10 @@ def _sig(value: float) -> str:
         return f"{value:g}"
     decimals = min(8, max(0, 2 - math.floor(math.log10(abs(value)))))
     return f"{value:,.{decimals}f}"
+
+
+def _opt_sig(value: float | None) -> str:
+    return "-" if value is None else _sig(value)
 
 
 def _usd(value: float | None) -> str:
@@ -162,12 +166,15 @@ def _health_table(points: Sequence[PointResult], multi: bool) -> Table:
         ["run", "achieved/target", "sched lag", "loop lag", "gate wait", "CPU", "in flight",
          "verdict"],
     )
+    suggest = False
     for p in points:
         cpus = [r.health.cpu_fraction for r in p.repeats if r.health.cpu_fraction is not None]
         peak = max(r.health.peak_in_flight for r in p.repeats)
         pool = p.repeats[0].health.pool_size
+        workers = max(r.workers for r in p.repeats)
+        name = _point_name(p, multi)
         table.rows.append([
-            _point_name(p, multi),
+            name + (f" ({workers} workers)" if workers > 1 else ""),
             _achieved(p),
             _ms(_worst(p, "schedule_lag")),
             _ms(_worst(p, "loop_lag")),
@@ -176,9 +183,70 @@ def _health_table(points: Sequence[PointResult], multi: bool) -> Table:
             f"{peak}/{pool}" if pool else str(peak),
             "ok" if p.valid else "INVALID",
         ])
+        if workers > 1:
+            for number, worker in enumerate(p.repeats[0].health.workers):
+                lag = worker.schedule_lag.p99 if worker.schedule_lag else None
+                loop = worker.loop_lag.p99 if worker.loop_lag else None
+                gate = worker.gate_wait.p99 if worker.gate_wait else None
+                table.rows.append([
+                    f"  worker {number}",
+                    "-" if worker.achieved_load is None or not worker.scheduled_load else
+                    f"{worker.achieved_load:.3g}/{worker.scheduled_load:.3g}",
+                    _ms(lag), _ms(loop), _ms(gate),
+                    "-" if worker.cpu_fraction is None else f"{worker.cpu_fraction:.0%}",
+                    str(worker.peak_in_flight), "ok" if worker.valid else "INVALID",
+                ])
         for reason in p.reasons:
             table.notes.append(f"INVALID {_point_name(p, True)}: {reason}")
+        if workers == 1 and any(r.health.saturated for r in p.repeats):
+            suggest = True
+    if suggest:
+        table.notes.append(
+            f"the client's one event loop was saturated (CPU or loop lag): run with --workers "
+            f"N (or --workers auto; this machine has {usable_cores()} usable cores) to spread "
+            "the load over N processes, each with its own loop and client")
     return table
+
+
+def _turn_table(points: Sequence[PointResult], multi: bool) -> Table | None:
+    table = Table("By turn (multi-turn sessions): the history grows with each turn",
+                  ["run", "turn", "ok/sent", "TTFT p50", "TTFT p99", "e2e p50",
+                   "prompt tok", "cached tok"])
+    for p in points:
+        for t in p.summary.by_turn:
+            table.rows.append([
+                _point_name(p, multi), str(t.turn), f"{t.ok}/{t.requests}",
+                _ms(t.ttft.p50 if t.ttft else None), _ms(t.ttft.p99 if t.ttft else None),
+                _ms(t.e2e.p50 if t.e2e else None), _num(t.prompt_tokens_mean, ",.0f"),
+                _num(t.cached_tokens_mean, ",.0f"),
+            ])
+    if table.rows:
+        table.notes.append("times in ms; prompt and cached tokens are the server's means")
+    return table if table.rows else None
+
+
+def _server_table(points: Sequence[PointResult], multi: bool) -> Table | None:
+    table = Table("Server metrics (Prometheus, during each load point)",
+                  ["run", "metric", "kind", "before", "after", "delta", "min", "mean", "max"])
+    for p in points:
+        for r in p.repeats:
+            server = r.server_metrics
+            if server is None:
+                continue
+            run = _point_name(p, multi) + (f" r{r.repeat}" if len(p.repeats) > 1 else "")
+            data = server.to_dict()["metrics"]
+            for name, entry in data.items():
+                table.rows.append([
+                    run, name, entry["kind"], _opt_sig(entry["before"]),
+                    _opt_sig(entry["after"]), _opt_sig(entry.get("delta")),
+                    *(_opt_sig(entry.get(k)) for k in ("min", "mean", "max")),
+                ])
+            if server.errors:
+                table.notes.append(f"{run}: {server.errors} scrape(s) failed: "
+                                   f"{server.last_error}")
+            if not data:
+                table.notes.append(f"{run}: the endpoint exposed none of the followed metrics")
+    return table if table.rows or table.notes else None
 
 
 _INTERVAL_ROWS = (
@@ -215,7 +283,15 @@ def _max_rate_table(result: BenchResult) -> Table | None:
     for m in result.max_rates:
         probes = "; ".join(f"{p.rate:.3g}/s {'pass' if p.passed else 'fail'} ({p.why})"
                            for p in m.probes)
-        best = "none passed" if m.max_rate is None else f"{m.max_rate:.3g} req/s"
+        if m.max_rate is None:
+            best = "none passed"
+        elif m.lower_bound:
+            best = f"≥ {m.max_rate:.3g} req/s"
+            table.notes.append(f"{m.target}: every rate tried passed; the maximum is at least "
+                               f"{m.max_rate:.3g} req/s (raise --search-steps or the rates to "
+                               "find it)")
+        else:
+            best = f"{m.max_rate:.3g} req/s"
         table.rows.append([m.target, best, probes])
         if m.limited_by_client:
             table.notes.append(f"{m.target}: some probes were limited by the client, not the "
@@ -235,14 +311,33 @@ def header_lines(result: BenchResult) -> list[str]:
         stop.append(f"{config.requests} requests")
     if config.duration is not None:
         stop.append(f"{config.duration:g} s")
-    prompts = (f"{len(w.prompts)} prompts from file" if w.prompts
-               else f"{w.prompt_tokens} prompt words")
+    unit = "tokens" if w.tokenizer is not None else "words"
+    if w.trace is not None:
+        prompts = f"{len(w.trace)} trace requests (their own lengths)"
+    elif w.prompts:
+        prompts = f"{len(w.prompts)} prompts from file"
+    else:
+        prompts = f"{w.prompt_tokens} prompt {unit}"
+    limit = "from the dataset" if w.max_tokens_from_dataset else str(w.max_tokens)
+    if w.trace is not None:
+        limit = "from the trace"
     lines.append(
         f"per load point: {' or '.join(stop)} (+{config.warmup} warm-up, not counted), "
-        f"{prompts}, max_tokens {w.max_tokens}"
+        f"{prompts}, max_tokens {limit}"
         + (", cache-busting prefix" if w.cache_bust else "")
         + (f", {config.repeat} repeats" if config.repeat > 1 else "")
     )
+    if w.sessions:
+        turns = "each conversation's own" if w.turns == "dataset" else str(w.turns)
+        lines.append(f"sessions: {turns} turns, each sending the growing history"
+                     + (f", {w.think_time:g} s think time" if w.think_time else "")
+                     + "; --requests counts conversations")
+    if w.tokenizer is not None:
+        lines.append(f"tokenizer: {w.tokenizer.path}")
+    if config.workers != 1:
+        lines.append(f"worker processes: {config.workers} (one event loop and client each)")
+    if config.ramp_up:
+        lines.append(f"ramp-up: {config.ramp_up:g} s")
     if config.slo:
         lines.append(f"SLO: {config.slo.describe()} (good = succeeded and met every limit)")
     return lines
@@ -253,7 +348,8 @@ def build_tables(result: BenchResult) -> list[Table]:
     tables = [_latency_table(p, multi) for p in result.points]
     tables.extend(_throughput_tables(result.points, bool(result.config.slo), multi))
     tables.append(_health_table(result.points, multi))
-    for extra in (_interval_table(result.points, result.config.confidence, multi),
+    for extra in (_turn_table(result.points, multi), _server_table(result.points, multi),
+                  _interval_table(result.points, result.config.confidence, multi),
                   _max_rate_table(result)):
         if extra is not None:
             tables.append(extra)
@@ -322,6 +418,9 @@ def render(result: BenchResult, out: TextIO | None = None, *, use_rich: bool | N
             use_rich = True
     for line in header_lines(result):
         out.write(line + "\n")
+    if result.interrupted:
+        out.write(f"INTERRUPTED by {result.interrupted}: only the {len(result.points)} load "
+                  "point(s) that finished are reported\n")
     tables = build_tables(result)
     if use_rich:
         _render_rich(tables, out)

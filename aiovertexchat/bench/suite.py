@@ -9,6 +9,7 @@ and are never counted. With `find_max_rate`, each target runs its own rate searc
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import platform
 import sys
@@ -17,16 +18,20 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._http.tracing import timing_trace_config
 from .._protocol.pricing import PriceTable
 from .._reliability.retry import RetryPolicy
 from ..client import AsyncVertexChat
 from .emulated import EmulatorSettings, emulator_process
 from .health import ClientHealth, HealthThresholds, assess
 from .metrics import RequestRecord, Summary, summarize
+from .partition import split_concurrency
 from .runner import Load, PhaseResult, StopRule, run_phase
 from .sample_stats import Interval, t_interval
+from .server_metrics import Scraper, ServerMetrics
 from .slo import SLO
 from .sweep import Probe, RateSearch
+from .workers import PhaseJob, WorkerPool, WorkerTarget, merge_phases
 from .workload import Workload
 
 __all__ = [
@@ -39,6 +44,8 @@ __all__ = [
     "run_bench",
 ]
 
+AUTO_STREAMS_PER_WORKER = 128
+AUTO_RATE_PER_WORKER = 100.0
 DEFAULT_MODEL = "google/gemini-2.5-flash"
 EMULATOR = "emulator"
 SCHEMA = "aiovertexchat.bench/1"
@@ -56,6 +63,24 @@ _CI_METRICS: tuple[tuple[str, Callable[[Summary], float | None]], ...] = (
     ("goodput", lambda s: s.goodput),
     ("good_fraction", lambda s: s.good_fraction),
 )
+
+
+def usable_cores() -> int:
+    """CPUs this process may run on (its affinity mask where the platform has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _offered_rate(load: Load, workload: Workload) -> float:
+    if load.kind == "rate":
+        return load.value
+    trace = workload.trace or ()
+    if len(trace) < 2:
+        return 1.0
+    span = (trace[-1].timestamp_ms - trace[0].timestamp_ms) / 1000.0
+    return (len(trace) - 1) / span * load.value if span > 0 else float(len(trace))
 
 
 @dataclass(frozen=True)
@@ -120,7 +145,20 @@ class BenchConfig:
     emulator: EmulatorSettings = field(default_factory=EmulatorSettings)
     before_send: Callable[[int], None] | None = None
     """Called on the event loop just before each measured request is sent (a test hook: a
-    blocking callable here simulates a saturated client)."""
+    blocking callable here simulates a saturated client). With worker processes it runs in
+    the workers, so it must be picklable (a module-level function)."""
+    ramp_up: float = 0.0
+    """Closed loops: slot s of N starts s/N of this many seconds late."""
+    workers: int | str = 1
+    """Worker processes per load point (`workers` module); "auto": from the load and the
+    cores (`workers_for`). 1 runs on this process's own event loop."""
+    connection_timings: bool = True
+    """Record pool wait, DNS, connect and first byte per request (aiohttp tracing)."""
+    server_metrics: str | None = None
+    """A Prometheus endpoint to sample during each measured phase (`server_metrics`)."""
+    server_metrics_interval: float = 1.0
+    server_metric_names: Sequence[str] = ()
+    """Metrics to follow beyond the known ones (running, waiting, KV cache, preemptions)."""
     on_point: Callable[[PointResult], None] | None = None
     """Progress callback, called as each load point of each target completes."""
 
@@ -144,6 +182,25 @@ class BenchConfig:
                                  "concurrencies")
             if not self.slo:
                 raise ValueError("find_max_rate needs an SLO (e.g. --slo ttft=500ms)")
+        if self.ramp_up < 0:
+            raise ValueError("ramp-up must be >= 0 seconds")
+        if self.workers != "auto" and (not isinstance(self.workers, int) or self.workers < 1):
+            raise ValueError(f"workers must be a whole number >= 1 or 'auto', got "
+                             f"{self.workers!r}")
+        if any(load.kind == "trace" for load in self.loads) and self.workload.trace is None:
+            raise ValueError("a trace load needs a trace (--trace FILE)")
+
+    def workers_for(self, load: Load) -> int:
+        """Worker processes for `load`: the number given, or with "auto" one per
+        `AUTO_STREAMS_PER_WORKER` concurrent streams (closed loop) or `AUTO_RATE_PER_WORKER`
+        requests/s (open loop), at most the cores this process may use."""
+        if self.workers != "auto":
+            return int(self.workers)
+        if load.kind == "concurrency":
+            wanted = math.ceil(load.value / AUTO_STREAMS_PER_WORKER)
+        else:
+            wanted = math.ceil(_offered_rate(load, self.workload) / AUTO_RATE_PER_WORKER)
+        return max(1, min(wanted, usable_cores()))
 
     def pool_size(self) -> int:
         if self.max_connections is not None:
@@ -172,7 +229,15 @@ class BenchConfig:
                 "prompts_file_entries": len(w.prompts) if w.prompts else None,
                 "cache_bust": w.cache_bust,
                 "run_id": w.run_id,
+                "max_tokens_from_dataset": w.max_tokens_from_dataset,
+                "tokenizer": w.tokenizer.path if w.tokenizer is not None else None,
+                "turns": w.turns,
+                "think_time_s": w.think_time,
+                "trace_requests": len(w.trace) if w.trace is not None else None,
             },
+            "ramp_up_s": self.ramp_up,
+            "workers": self.workers,
+            "server_metrics": self.server_metrics,
             "slo": self.slo.to_dict(),
             "slo_attainment": self.slo_attainment,
             "repeat": self.repeat,
@@ -198,6 +263,10 @@ class RepeatResult:
     health: ClientHealth
     records: list[RequestRecord]
     window_start: float
+    workers: int = 1
+    """Processes that sent this repeat's requests (1: the bench's own event loop)."""
+    server_metrics: ServerMetrics | None = None
+    """What the server's Prometheus endpoint showed during the repeat (`--server-metrics`)."""
 
 
 @dataclass
@@ -242,8 +311,10 @@ class PointResult:
             "summary": self.summary.to_dict(),
             "confidence_intervals": {k: v.to_dict() for k, v in self.intervals.items()},
             "repeats": [
-                {"repeat": r.repeat, "summary": r.summary.to_dict(),
-                 "client_health": r.health.to_dict()}
+                {"repeat": r.repeat, "workers": r.workers, "summary": r.summary.to_dict(),
+                 "client_health": r.health.to_dict(),
+                 "server_metrics": (r.server_metrics.to_dict()
+                                    if r.server_metrics is not None else None)}
                 for r in self.repeats
             ],
         }
@@ -256,10 +327,17 @@ class MaxRateResult:
     probes: list[Probe]
     limited_by_client: bool
 
+    @property
+    def lower_bound(self) -> bool:
+        """True when no probed rate failed: the search ran out of steps below the limit, so
+        `max_rate` is only a lower bound of the true maximum ("≥ X")."""
+        return self.max_rate is not None and all(p.passed for p in self.probes)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,
             "max_rate": self.max_rate,
+            "max_rate_is_lower_bound": self.lower_bound,
             "limited_by_client": self.limited_by_client,
             "probes": [{"rate": p.rate, "passed": p.passed, "why": p.why} for p in self.probes],
         }
@@ -272,6 +350,9 @@ class BenchResult:
     max_rates: list[MaxRateResult]
     started_at: float
     """Wall-clock start (seconds since the epoch)."""
+    interrupted: str | None = None
+    """The signal that stopped the run early ("SIGINT", "SIGTERM"); `points` then holds the
+    load points that had finished."""
 
     @property
     def valid(self) -> bool:
@@ -282,6 +363,7 @@ class BenchResult:
             "schema": SCHEMA,
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started_at)),
             "valid": self.valid,
+            "interrupted": self.interrupted,
             "environment": {
                 "python": platform.python_version(),
                 "platform": platform.platform(),
@@ -311,62 +393,130 @@ def _make_client(target: Target, base_url: str, pool: int) -> AsyncVertexChat:
     return AsyncVertexChat(base_url=base_url, api_key=api_key, **options)
 
 
+def enable_timings(client: AsyncVertexChat) -> None:
+    """Record per-request connection steps (`_http.tracing`) on this client's requests.
+
+    Reaches into the client's transport on purpose: the option exists for the bench only, and
+    must be set before the first request creates the connection pool.
+    """
+    client._transport.trace_configs.append(timing_trace_config())
+
+
 class _Session:
-    """Open clients (and emulator processes) for every target, for the whole run."""
+    """Open clients, emulator processes and worker processes for every target, for the run."""
 
     def __init__(self, config: BenchConfig) -> None:
         self.config = config
         self.clients: dict[str, AsyncVertexChat] = {}
+        self.urls: dict[str, str] = {}
         self.warmed: set[tuple[str, Load]] = set()
+        self.pool: WorkerPool | None = None
+        self.scraper: Scraper | None = None
 
     @contextlib.asynccontextmanager
     async def opened(self) -> AsyncIterator[_Session]:
+        config = self.config
         async with contextlib.AsyncExitStack() as stack:
-            for target in self.config.targets:
+            for target in config.targets:
                 url = target.base_url
                 if url is None:
-                    url = await stack.enter_async_context(emulator_process(self.config.emulator))
-                client = _make_client(target, url, self.config.pool_size())
+                    url = await stack.enter_async_context(emulator_process(config.emulator))
+                self.urls[target.name] = url
+                client = _make_client(target, url, config.pool_size())
+                if config.connection_timings:
+                    enable_timings(client)
                 self.clients[target.name] = await stack.enter_async_context(client)
+            most = max(config.workers_for(load) for load in config.loads)
+            if config.find_max_rate and config.workers == "auto":
+                most = usable_cores()  # the search goes beyond the given rates
+            if most > 1:
+                targets = [
+                    WorkerTarget(t.name, self.urls[t.name],
+                                 t.api_key if t.api_key is not None else (
+                                     "bench" if t.is_emulator else None),
+                                 dict(t.client_options), config.pool_size(),
+                                 config.connection_timings)
+                    for t in config.targets
+                ]
+                self.pool = await stack.enter_async_context(
+                    WorkerPool(most, targets, config.workload).started())
+            if config.server_metrics:
+                self.scraper = await stack.enter_async_context(Scraper(
+                    config.server_metrics, config.server_metrics_interval,
+                    config.server_metric_names).started())
             yield self
+
+    def _job(self, target: Target, load: Load, stop: StopRule, salt: str, seed: int,
+             measure: bool) -> PhaseJob:
+        config = self.config
+        return PhaseJob(
+            target=target.name, model=config.model_for(target), load=load, stop=stop,
+            salt=salt, seed=seed, timeout=config.timeout, extra_body=config.extra_body,
+            token_counter=config.token_counter,
+            before_send=config.before_send if measure else None, measure_client=measure,
+            ramp_up=config.ramp_up, timings=config.connection_timings,
+        )
+
+    async def _phase(self, job: PhaseJob, workers: int) -> list[PhaseResult]:
+        """One phase, on this process's loop or spread over `workers` worker processes."""
+        if workers > 1:
+            assert self.pool is not None
+            return await self.pool.run_phase(job, workers)
+        config = self.config
+        result = await run_phase(
+            self.clients[job.target], model=job.model, workload=config.workload,
+            load=job.load, stop=job.stop, salt=job.salt, seed=job.seed, timeout=job.timeout,
+            extra_body=job.extra_body, token_counter=job.token_counter,
+            before_send=job.before_send, measure_client=job.measure_client,
+            ramp_up=job.ramp_up, timings=job.timings,
+        )
+        return [result]
 
     async def measure(self, target: Target, load: Load, repeat: int) -> RepeatResult:
         config = self.config
-        client = self.clients[target.name]
-        model = config.model_for(target)
-        common: dict[str, Any] = {
-            "model": model,
-            "workload": config.workload,
-            "load": load,
-            "timeout": config.timeout,
-            "extra_body": config.extra_body,
-            "token_counter": config.token_counter,
-        }
+        workers = config.workers_for(load)
+        if self.pool is not None:
+            workers = min(workers, self.pool.size)
         key = (target.name, load)
         if config.warmup and key not in self.warmed:
-            await run_phase(
-                client, stop=StopRule(requests=config.warmup), salt=f"w{load.label}",
-                seed=config.seed + 7919, measure_client=False, **common,
-            )
+            await self._phase(self._job(target, load, StopRule(requests=config.warmup),
+                                        f"w{load.label}", config.seed + 7919, False), workers)
         self.warmed.add(key)
-        phase = await run_phase(
-            client,
-            stop=StopRule(config.requests, config.duration),
-            salt=f"{load.label}r{repeat}",
-            seed=config.seed + repeat,
-            before_send=config.before_send,
-            **common,
-        )
-        return self._repeat_result(phase, load, model, repeat)
+        job = self._job(target, load, StopRule(config.requests, config.duration),
+                        f"{load.label}r{repeat}", config.seed + repeat, True)
+        sampling = self.scraper.sampling() if self.scraper is not None else None
+        if sampling is not None:
+            await sampling.__aenter__()
+        try:
+            parts = await self._phase(job, workers)
+        finally:
+            if sampling is not None:
+                await sampling.__aexit__(None, None, None)
+        server = sampling.result if sampling is not None else None
+        return self._repeat_result(parts, load, job.model, repeat, server)
 
     def _repeat_result(
-        self, phase: PhaseResult, load: Load, model: str, repeat: int
+        self, parts: list[PhaseResult], load: Load, model: str, repeat: int,
+        server: ServerMetrics | None = None,
     ) -> RepeatResult:
         config = self.config
+        phase = parts[0] if len(parts) == 1 else merge_phases(parts)
         summary = summarize(
             phase.records, window_start=phase.start, slo=config.slo, model=model,
             prices=config.prices,
         )
+        per_worker = []
+        if len(parts) > 1:
+            shares = split_concurrency(int(load.value), len(parts)) if (
+                load.kind == "concurrency") else [load.value / len(parts)] * len(parts)
+            per_worker = [
+                assess(part.records, load_kind=load.kind, target_load=share,
+                       window_start=part.start, loop_lags=part.loop_lags,
+                       cpu_fraction=part.cpu_fraction, peak_in_flight=part.peak_in_flight,
+                       pool_size=config.pool_size(), thresholds=config.thresholds,
+                       ramp_up=config.ramp_up)
+                for part, share in zip(parts, shares, strict=True)
+            ]
         health = assess(
             phase.records,
             load_kind=load.kind,
@@ -375,10 +525,13 @@ class _Session:
             loop_lags=phase.loop_lags,
             cpu_fraction=phase.cpu_fraction,
             peak_in_flight=phase.peak_in_flight,
-            pool_size=config.pool_size(),
+            pool_size=config.pool_size() * len(parts),
             thresholds=config.thresholds,
+            ramp_up=config.ramp_up,
         )
-        return RepeatResult(repeat, summary, health, phase.records, phase.start)
+        health.workers.extend(per_worker)
+        return RepeatResult(repeat, summary, health, phase.records, phase.start, len(parts),
+                            server)
 
     def point(self, target: Target, load: Load, repeats: list[RepeatResult]) -> PointResult:
         config = self.config

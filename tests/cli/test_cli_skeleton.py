@@ -102,6 +102,7 @@ DURATION_FLAGS = {
     ("demo", "--emulator-ttft"), ("demo", "--emulator-itl"),
     ("bench", "--duration"), ("bench", "--timeout"),
     ("bench", "--emulator-ttft"), ("bench", "--emulator-itl"),
+    ("bench", "--ramp-up"), ("bench", "--think-time"), ("bench", "--server-metrics-interval"),
     ("batch", "--timeout"), ("batch", "--grace"), ("batch", "--progress-interval"),
     ("batch", "--emulator-ttft"), ("batch", "--emulator-itl"),
     ("emulator", "--ttft"), ("emulator", "--itl"), ("emulator", "--token-lifetime"),

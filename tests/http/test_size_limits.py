@@ -263,8 +263,8 @@ async def test_a_deeply_nested_error_body_still_gives_a_typed_error() -> None:
 
 
 async def test_many_tiny_objects_cost_a_bounded_multiple_of_the_limit() -> None:
-    # The worst shape for a free-form field (`extra_content`): empty lists, 3 bytes of JSON each, ~60 bytes of
-    # Python objects each. The limit caps the input, so the cost is capped too.
+    # The worst shape for a free-form field (`extra_content`): empty lists, 3 bytes of JSON
+    # each, ~60 bytes of Python objects each. The limit caps the input, so the cost is capped too.
     limit = 1 * MiB
     answer_json = completion()
     answer_json["choices"][0]["message"]["extra_content"] = {"google": "@"}
