@@ -26,6 +26,7 @@ from .._protocol.structured import ParsedChatCompletion
 from .._reliability.client_stats import ClientStats
 from .._reliability.ratelimit import RateLimit
 from .._reliability.retry import RetryPolicy
+from .._reliability.sizes import SizeLimits
 from .._reliability.timeouts import Timeouts
 from ..client import AsyncVertexChat, Completions
 from ..types import ChatCompletion, ChatCompletionChunk, ResponseInfo, Usage
@@ -617,6 +618,7 @@ class VertexChat:
         default_headers: Mapping[str, str] | None = None,
         default_query: Mapping[str, object] | None = None,
         environ: Mapping[str, str] | None = None,
+        size_limits: SizeLimits | None = None,
     ) -> None:
         self._async = AsyncVertexChat(
             project, location, endpoint, api_version, base_url, api_key,
@@ -625,6 +627,7 @@ class VertexChat:
             adaptive_concurrency=adaptive_concurrency, rate_limit=rate_limit, retry=retry,
             max_retries=max_retries, timeout=timeout, max_connections=max_connections,
             default_headers=default_headers, default_query=default_query, environ=environ,
+            size_limits=size_limits,
         )
         self._loop = LoopThread()
         self._owner: VertexChat = self
@@ -730,6 +733,10 @@ class VertexChat:
     @property
     def timeouts(self) -> Timeouts:
         return self._async.timeouts
+
+    @property
+    def size_limits(self) -> SizeLimits:
+        return self._async.size_limits
 
     @property
     def timeout(self) -> Timeouts:

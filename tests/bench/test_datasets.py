@@ -141,9 +141,8 @@ def test_sampling_is_seeded_and_filtering_uses_the_counter(tmp_path: Path) -> No
 
 def test_cli_reads_datasets_and_reports_bad_lines(tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    from aiovertexchat.cli.main import _parser, main
-
     from aiovertexchat.bench.cli import build_config
+    from aiovertexchat.cli.commands import _parser, main
 
     path = tmp_path / "sg.json"
     path.write_text(json.dumps(SHAREGPT))

@@ -125,9 +125,8 @@ def test_trace_files_report_bad_lines(tmp_path: Path) -> None:
 
 
 def test_cli_trace_flags(tmp_path: Path) -> None:
-    from aiovertexchat.cli.main import _parser
-
     from aiovertexchat.bench.cli import build_config
+    from aiovertexchat.cli.commands import _parser
 
     _write_trace(tmp_path / "t.jsonl", [{"timestamp": i * 100, "input_length": 3,
                                          "output_length": 2} for i in range(5)])

@@ -106,9 +106,8 @@ async def test_tokens_are_counted_client_side_when_no_usage_comes(tokenizer_file
 
 
 def test_cli_tokenizer_flags(tokenizer_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from aiovertexchat.cli.main import _parser, main
-
     from aiovertexchat.bench.cli import build_config
+    from aiovertexchat.cli.commands import _parser, main
 
     config = build_config(_parser().parse_args(
         ["bench", "--tokenizer", str(tokenizer_file), "--prompt-tokens", "20"]))

@@ -26,6 +26,7 @@ from aiovertexchat import (
     ConfigurationError,
     RateLimitError,
     RetryPolicy,
+    Timeouts,
     UnknownParameterError,
     omit,
 )
@@ -385,7 +386,7 @@ async def test_with_options_shares_the_pool(
     )
     assert quick._transport is ours._transport and quick._dispatcher is ours._dispatcher
     assert quick.max_retries == 0 and ours.max_retries == 3
-    assert quick.timeout.total == 5.0 and ours.timeout.total is None
+    assert quick.timeout.total == 5.0 and ours.timeout.total == Timeouts().total
     copied = ours.copy(api_key="other")
     assert copied.api_key == "other" and ours.api_key == "t"
     await quick.chat.completions.create(model=MODEL, messages=HELLO)
