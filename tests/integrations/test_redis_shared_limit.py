@@ -128,9 +128,10 @@ def test_three_processes_share_one_requests_per_minute_limit(
     granted = sum(r["ok"] for r in reports)
     evalsha = calls.get("evalsha", 0) - before.get("evalsha", 0)
     script_calls = sum(r["redis_calls"] for r in reports)
-    # One script run per attempt, no polling (Redis counts one more EVALSHA per process at
-    # most: the first, answered NOSCRIPT before the script is loaded).
-    assert script_calls <= evalsha <= script_calls + PROCESSES
+    # One script run per attempt, no polling. Redis counts up to two more EVALSHA per process:
+    # the first, answered NOSCRIPT before the script is loaded, and the last, when closing the
+    # client hands back what the process still owes (after the worker counted its calls).
+    assert script_calls <= evalsha <= script_calls + 2 * PROCESSES
     assert script_calls <= granted + PROCESSES * COROUTINES
     assert all(r["peers"] == PROCESSES and r["fallbacks"] == 0 for r in reports)
     total = emulator.between(min(a.at for a in emulator.arrivals), float("inf"))
