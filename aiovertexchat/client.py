@@ -25,6 +25,7 @@ from ._protocol.google_options import (
 from ._protocol.params import CompletionParams, ParseParams, build_body, check_param_names
 from ._protocol.structured import ParsedChatCompletion, parse_completion, resolve_response_format
 from ._protocol.thoughts import finish_completion, stream_separator
+from ._redact import remember_header_secrets
 from ._reliability.client_stats import ClientStats
 from ._reliability.concurrency import ConcurrencyLimiter
 from ._reliability.ratelimit import RateLimit, RateLimiter
@@ -341,6 +342,7 @@ class AsyncVertexChat:
         self._url = self._target.chat_completions_url
         self._timeouts = as_timeouts(timeout, Timeouts())
         self._default_headers = dict(default_headers or {})
+        remember_header_secrets(self._default_headers)
         # The pool follows the concurrency limit: one connection per request in flight.
         if max_connections is None:
             max_connections = max_concurrency if max_concurrency is not None else 100
@@ -499,6 +501,7 @@ class AsyncVertexChat:
     ) -> Call:
         headers = {**(_SSE_HEADERS if stream else _JSON_HEADERS), **self._default_headers}
         if extra_headers:
+            remember_header_secrets(extra_headers)
             headers.update(extra_headers)
         rate_limiter = self._dispatcher.rate_limiter
         estimate = 0

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
-from .._redact import describe_error
+from .._redact import describe_error, stand_in
 from ..errors import ConfigurationError, TokenRefreshError
 from .schedule import RefreshPolicy, TokenSchedule
 
@@ -280,7 +280,7 @@ class GoogleAuth:
                 error = TokenRefreshError(
                     f"could not get a Google access token: {describe_error(exc)}"
                 )
-                error.__cause__ = exc
+                error.__cause__ = stand_in(exc)
                 self._on_failure(error)
                 return error
             self._on_success(fresh)

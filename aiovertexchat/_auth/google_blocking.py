@@ -18,7 +18,13 @@ import google.auth.exceptions
 import google.auth.transport.requests
 import requests
 
-from .._redact import describe_error
+from .._redact import (
+    describe_error,
+    remember_auth_header,
+    remember_secret,
+    remember_secrets_in_form,
+    stand_in,
+)
 from ..errors import ConfigurationError, TokenRefreshError
 
 __all__ = ["MISSING_ADC_HINT", "Fresh", "discover", "refresh"]
@@ -35,7 +41,8 @@ _CANONICAL = {"authorization": "Authorization"}
 
 
 class _TimedRequest(google.auth.transport.requests.Request):
-    """google-auth's requests transport with our timeout instead of its 120 s default."""
+    """google-auth's requests transport with our timeout instead of its 120 s default, and
+    every secret it sends registered for redaction."""
 
     def __init__(self, session: requests.Session, timeout: float) -> None:
         super().__init__(session)
@@ -55,6 +62,13 @@ class _TimedRequest(google.auth.transport.requests.Request):
         elif isinstance(timeout, (int, float)):
             timeout = min(timeout, self._timeout)
         # (a (connect, read) tuple from google-auth is passed through as it is)
+        # The assertion (or refresh token, client secret) in the body, and any credential in
+        # the headers, become known secrets before they are sent: an error that quotes them
+        # is redacted.
+        remember_secrets_in_form(body)
+        for name, value in (headers or {}).items():
+            if str(name).lower() in ("authorization", "proxy-authorization"):
+                remember_auth_header(str(value))
         return super().__call__(  # type: ignore[no-untyped-call]
             url, method=method, body=body, headers=headers, timeout=timeout, **kwargs
         )
@@ -65,8 +79,12 @@ def discover(scopes: Sequence[str]) -> Any:
     try:
         credentials, _project = google.auth.default(scopes=list(scopes))
     except google.auth.exceptions.DefaultCredentialsError as exc:
-        raise ConfigurationError(f"{MISSING_ADC_HINT}. google-auth: {describe_error(exc)}") from exc
-    return credentials
+        error = ConfigurationError(f"{MISSING_ADC_HINT}. google-auth: {describe_error(exc)}")
+        error.__cause__ = stand_in(exc)
+    else:
+        return credentials
+    # Raised outside the handler, so google-auth's exception is not its __context__ either.
+    raise error
 
 
 @dataclass(frozen=True)
@@ -91,6 +109,7 @@ def _seconds_left(expiry: datetime.datetime | None) -> float | None:
 
 def refresh(credentials: Any, quota_project: str | None, timeout: float) -> Fresh:
     """Fetch a new token (blocking); raise `TokenRefreshError` describing any failure."""
+    error: TokenRefreshError | None = None
     try:
         # A session per refresh: one refresh an hour gains nothing from keeping connections,
         # and nothing is left open between refreshes or after the client closes.
@@ -105,13 +124,23 @@ def refresh(credentials: Any, quota_project: str | None, timeout: float) -> Fres
         # (TransportError) it leaves unmarked, but those are the most retryable of all.
         transport = isinstance(exc, google.auth.exceptions.TransportError)
         retryable = True if transport else getattr(exc, "retryable", None)
-        raise TokenRefreshError(
+        error = TokenRefreshError(
             f"could not get a Google access token: {describe_error(exc)}; hint: check that the "
             "token endpoint is reachable and the credentials are still valid "
             "(`gcloud auth application-default login`, or the key file in "
             "GOOGLE_APPLICATION_CREDENTIALS)",
             retryable=bool(retryable) if retryable is not None else True,
-        ) from exc
+        )
+        # google-auth's exceptions quote the token endpoint's answer (and requests' hold the
+        # request, assertion included): the chain keeps a redacted stand-in.
+        error.__cause__ = stand_in(exc)
+    if error is not None:
+        raise error  # outside the handler: no __context__ pointing at the original
+    token = getattr(credentials, "token", None)
+    remember_secret(token if isinstance(token, str) else None)
+    for name, value in applied.items():
+        if name.lower() == "authorization":
+            remember_auth_header(value)
     # One spelling per header name (google-auth writes "authorization"), so that the client's
     # and the caller's headers override these instead of being sent next to them.
     headers = {_CANONICAL.get(name.lower(), name.lower()): value for name, value in applied.items()}

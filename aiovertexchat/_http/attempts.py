@@ -28,6 +28,7 @@ from typing import NoReturn
 from .._auth.sources import AuthProvider
 from .._protocol.decode import decode_completion
 from .._protocol.error_body import make_status_error, request_id_from_headers
+from .._redact import remember_header_secrets, scrub_chain
 from .._reliability.client_stats import ClientStats, Counters
 from .._reliability.concurrency import ConcurrencyLimiter, Slot
 from .._reliability.ratelimit import RateLimiter
@@ -113,6 +114,7 @@ class Dispatcher:
         self._rng = rng or random.Random()
         self._budgets: dict[tuple[float, int], RetryBudget] = {}
         self.counters = Counters()
+        self._auth_seen: Mapping[str, str] | None = None
 
     # -- sending ------------------------------------------------------------------------------
     async def send(
@@ -152,7 +154,13 @@ class Dispatcher:
             on_admitted()
         auth_retry_left = self._auth.refreshable
         while True:
-            headers = {**call.headers, **await self._auth.headers()}
+            auth_headers = await self._auth.headers()
+            if auth_headers is not self._auth_seen:
+                # A new token from any AuthProvider becomes a known secret before it is sent
+                # (sources hand out the same mapping until the token changes: one check).
+                remember_header_secrets(auth_headers)
+                self._auth_seen = auth_headers
+            headers = {**call.headers, **auth_headers}
             total = self._remaining(call)
             call.sent += 1
             self.counters.attempts += 1
@@ -296,7 +304,10 @@ class Dispatcher:
         error.attempts = list(call.attempts)
         if why is not None and len(call.attempts) > 1:
             error.attempts[-1] += f" [{why}]"
-        raise error
+        # What reaches the caller: no foreign exception (aiohttp's carry the request headers,
+        # the token among them) stays in the chain. Raised while `error` itself is the one
+        # being handled (or none is), so no new context is chained onto it.
+        raise scrub_chain(error)
 
     # -- ends ---------------------------------------------------------------------------------
     def _end_attempt(self, call: Call, slot: Slot, usage: Usage | None) -> None:

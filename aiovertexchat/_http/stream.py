@@ -26,6 +26,7 @@ from .._protocol.accumulate import ChunkAccumulator
 from .._protocol.decode import CHUNK_DECODER, describe_decode_failure, unreadable_response
 from .._protocol.error_body import make_status_error, parse_error_body, request_id_from_headers
 from .._protocol.sse import SSEDecoder
+from .._redact import redact, scrub_chain
 from ..errors import (
     APIError,
     APIStatusError,
@@ -252,7 +253,7 @@ class ChatStream:
         """Re-issue the request if the retry policy allows it, else raise `error`."""
         restart = self._restart
         if restart is None:
-            raise error
+            raise scrub_chain(error)
         self._wait_began = None
         self._response.close()
         response = await restart(error, len(self.metrics.chunk_times))
@@ -339,8 +340,8 @@ class ChatStream:
         why, _ = describe_decode_failure(exc)
         # Still a StreamInterruptedError (it carries .partial); its cause marks it final.
         return StreamInterruptedError(
-            f"a chunk was {why}: {payload[:120]!r} (after {received} chunks; what arrived is "
-            "in .partial; not retried: the server already did the work)",
+            f"a chunk was {why}: {redact(payload)[:120]!r} (after {received} chunks; what "
+            "arrived is in .partial; not retried: the server already did the work)",
             partial=self.completion,
             chunks_received=received,
             cause=unreadable,

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 import aiohttp
 
+from .._redact import stand_in
 from ..errors import APIConnectionError, APITimeoutError, TimeoutKind
 
 __all__ = ["Response", "Transport"]
@@ -38,11 +39,16 @@ def _map_errors(what: str, timeout_kind: TimeoutKind) -> Iterator[None]:
         yield
     except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
         kind = _timeout_kind(exc, timeout_kind)
-        raise APITimeoutError(f"{what}: {kind} timeout", kind=kind) from exc
+        raise APITimeoutError(f"{what}: {kind} timeout", kind=kind) from stand_in(exc)
     except aiohttp.ClientError as exc:
-        # The exception text names host and port only; headers (and so tokens) never appear.
+        # aiohttp's exceptions can hold the request with its headers (the token among them) in
+        # their args and repr: the chain keeps a `RedactedError` (class name, redacted text)
+        # instead. The context still points at the original until the attempt loop scrubs
+        # the chain before the error reaches the caller (`scrub_chain`).
         detail = str(exc) or type(exc).__name__
-        raise APIConnectionError(f"{what}: {type(exc).__name__}: {detail}") from exc
+        raise APIConnectionError(
+            f"{what}: {type(exc).__name__}: {detail}"
+        ) from stand_in(exc)
 
 
 async def _within_first_byte(

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 import msgspec
 
+from .._redact import redact
 from ..errors import APIResponseValidationError
 from ..types import ChatCompletion, ChatCompletionChunk
 
@@ -73,6 +74,9 @@ def unreadable_response(
 ) -> APIResponseValidationError:
     """The error for a 2xx body or event that strict decoding refused, saying why."""
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    # Redacted before it is cut: a secret cut in half would no longer be recognised. (Only the
+    # first 64 KiB are read for it: a huge body is not scanned whole for a 500-character quote.)
+    text = redact(text[:65536])
     excerpt = text[:MAX_BODY_EXCERPT] + ("…" if len(text) > MAX_BODY_EXCERPT else "")
     why, path = describe_decode_failure(exc)
     message = (

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from .._redact import redact
 from ..errors import (
     APIStatusError,
     AuthenticationError,
@@ -78,7 +79,8 @@ def _text_excerpt(raw: bytes) -> str:
     else:
         source = raw
     text = html.unescape(source.decode("utf-8", errors="replace"))
-    text = _SPACES.sub(" ", text).strip()
+    # Redacted before it is cut: a secret cut in half would no longer be recognised.
+    text = redact(_SPACES.sub(" ", text).strip())
     if len(text) > _MAX_QUOTED_BODY:
         text = text[:_MAX_QUOTED_BODY] + "…"
     return text
