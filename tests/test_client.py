@@ -291,7 +291,7 @@ def test_unknown_keyword_is_refused_before_sending() -> None:
 
 
 async def test_managed_endpoint_requires_publisher_prefix() -> None:
-    async with AsyncVertexChat(project="p", location="us-central1", api_key="k") as client:
+    async with AsyncVertexChat(project="my-project", location="us-central1", api_key="k") as client:
         with pytest.raises(ValueError, match=r"google/gemini-2\.5-flash"):
             await client.chat.completions.create(model="gemini-2.5-flash", messages=HELLO)
 

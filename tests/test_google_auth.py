@@ -289,7 +289,7 @@ async def test_application_default_credentials_from_key_file(
 
 
 async def test_missing_adc_is_a_clear_error_at_first_use(no_adc: None) -> None:
-    client = AsyncVertexChat(project="p", location="us-central1", environ={})
+    client = AsyncVertexChat(project="my-project", location="us-central1", environ={})
     assert "auth=google" in repr(client)  # chosen by default, and constructing did no I/O
     async with client:
         for _ in range(2):  # discovery is not retried: the second request fails at once
@@ -407,7 +407,7 @@ async def test_aclose_leaves_no_task_and_does_not_wait_for_a_hung_refresh(
 
 
 async def test_default_auth_for_vertex_and_stats_for_other_sources(emu: Emulator) -> None:
-    vertex = AsyncVertexChat(project="p", location="europe-west4", environ={})
+    vertex = AsyncVertexChat(project="my-project", location="europe-west4", environ={})
     assert isinstance(vertex._auth, GoogleAuth)
     assert vertex.auth_stats is not None and vertex.auth_stats.refreshes == 0
     assert vertex.auth_stats.expires_in is None and vertex.auth_stats.kind == "google"
