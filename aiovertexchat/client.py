@@ -10,10 +10,11 @@ from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
-from ._auth.google import AuthStats, GoogleAuth
+from ._auth.google import AuthStats, GoogleAuth, TokenNetwork
 from ._auth.sources import AuthProvider, CallableToken, NoAuth, StaticToken, TokenFunc
 from ._http.attempts import Call, Dispatcher
 from ._http.endpoints import ResolvedEndpoint, resolve_target
+from ._http.network import Network, SSLOption
 from ._http.stream import ChatStream
 from ._http.transport import Transport
 from ._protocol.google_options import (
@@ -297,13 +298,27 @@ class AsyncVertexChat:
             `Timeouts()`: connect 10 s, first byte 600 s, idle 120 s, no total).
         max_connections: connection pool size (default: `max_concurrency`, or 100).
         default_headers: headers sent with every request.
+        proxy: the proxy URL for every request, chat calls and Google token refreshes alike
+            (`http://[user:password@]host:port`; https targets go through a CONNECT tunnel).
+            Default None: `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` from the environment,
+            except for hosts in `NO_PROXY` (names and their subdomains, `host:port`, IPs, CIDR
+            ranges, `*`), as curl, requests, httpx and the OpenAI SDK read them.
+        trust_env: False ignores the proxy environment variables (default True).
+        ssl: how servers are verified, for chat calls and token refreshes alike: an
+            `ssl.SSLContext`, or the path of a PEM CA bundle (a file, or a directory of
+            hashed certificates) to trust instead of the system's store (e.g. a private or
+            corporate CA). Default None: the system's trust store (OpenSSL also reads
+            `SSL_CERT_FILE` / `SSL_CERT_DIR`). False turns verification off, with a
+            `UserWarning` and a log warning: anyone on the path could then read the token.
         environ: the environment to read instead of `os.environ` (tests, sandboxes).
 
     Raises:
         ConfigurationError: settings that cannot work together or are malformed (an unknown
             location, an endpoint that is neither "openapi" nor a number, no project for a
-            Vertex URL, more than one of `api_key` / `token` / `auth`, limits below 1). Nothing
-            blocks or touches the network here: credentials are looked up at first use.
+            Vertex URL, more than one of `api_key` / `token` / `auth`, limits below 1, a
+            project or dedicated domain Google would not accept, a malformed proxy URL, an
+            unreadable CA bundle). Nothing blocks or touches the network here: credentials
+            are looked up at first use.
     """
 
     def __init__(
@@ -326,6 +341,9 @@ class AsyncVertexChat:
         timeout: Timeouts | float | None = None,
         max_connections: int | None = None,
         default_headers: Mapping[str, str] | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        ssl: SSLOption = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
@@ -343,10 +361,16 @@ class AsyncVertexChat:
         self._timeouts = as_timeouts(timeout, Timeouts())
         self._default_headers = dict(default_headers or {})
         remember_header_secrets(self._default_headers)
+        network = Network.from_options(
+            proxy=proxy, ssl_option=ssl, trust_env=trust_env, environ=env
+        )
+        if isinstance(self._auth, GoogleAuth):
+            # Token refreshes go the way chat calls go: same proxy, same trusted CAs.
+            self._auth.use_network(TokenNetwork(network.proxy_for, network.ssl_context))
         # The pool follows the concurrency limit: one connection per request in flight.
         if max_connections is None:
             max_connections = max_concurrency if max_concurrency is not None else 100
-        self._transport = Transport(max_connections=max_connections)
+        self._transport = Transport(max_connections=max_connections, network=network)
         self._dispatcher = Dispatcher(
             transport=self._transport,
             auth=self._auth,

@@ -8,15 +8,17 @@ does not import google-auth, and nothing here ever runs on the event loop.
 from __future__ import annotations
 
 import datetime
+import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import google.auth
 import google.auth.exceptions
 import google.auth.transport.requests
 import requests
+import requests.adapters
 
 from .._redact import (
     describe_error,
@@ -26,6 +28,9 @@ from .._redact import (
     stand_in,
 )
 from ..errors import ConfigurationError, TokenRefreshError
+
+if TYPE_CHECKING:
+    from .google import TokenNetwork
 
 __all__ = ["MISSING_ADC_HINT", "Fresh", "discover", "refresh"]
 
@@ -40,13 +45,62 @@ MISSING_ADC_HINT = (
 _CANONICAL = {"authorization": "Authorization"}
 
 
-class _TimedRequest(google.auth.transport.requests.Request):
-    """google-auth's requests transport with our timeout instead of its 120 s default, and
-    every secret it sends registered for redaction."""
+class _ContextAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter verifying servers with our `ssl.SSLContext`.
 
-    def __init__(self, session: requests.Session, timeout: float) -> None:
+    requests only takes a CA bundle path (`verify=`), and by default trusts certifi's bundle
+    rather than the system's: this adapter makes token refreshes trust exactly what chat calls
+    trust. It also keeps requests from loading its own bundle into the shared context.
+    """
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self._context = context
+        super().__init__()
+
+    def build_connection_pool_key_attributes(
+        self, request: Any, verify: Any, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert
+        )
+        pool_kwargs.pop("ca_certs", None)
+        pool_kwargs.pop("ca_cert_dir", None)
+        pool_kwargs["ssl_context"] = self._context
+        # urllib3 writes this into the context: keep it what the context already says.
+        pool_kwargs["cert_reqs"] = self._context.verify_mode
+        return host_params, pool_kwargs
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        conn.cert_reqs = self._context.verify_mode
+        conn.ca_certs = None
+        conn.ca_cert_dir = None
+
+
+def _session(network: TokenNetwork | None) -> requests.Session:
+    session = requests.Session()
+    if network is None:
+        return session  # requests' own defaults (a GoogleAuth used without a client)
+    # Proxies are chosen per URL by `network`, never re-read by requests (nor ~/.netrc).
+    session.trust_env = False
+    if network.ssl_context is None:
+        session.verify = False
+    else:
+        adapter = _ContextAdapter(network.ssl_context)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+    return session
+
+
+class _TimedRequest(google.auth.transport.requests.Request):
+    """google-auth's requests transport with our timeout instead of its 120 s default, our
+    proxy choice, and every secret it sends registered for redaction."""
+
+    def __init__(
+        self, session: requests.Session, timeout: float, network: TokenNetwork | None = None
+    ) -> None:
         super().__init__(session)
         self._timeout = timeout
+        self._network = network
 
     def __call__(
         self,
@@ -69,6 +123,9 @@ class _TimedRequest(google.auth.transport.requests.Request):
         for name, value in (headers or {}).items():
             if str(name).lower() in ("authorization", "proxy-authorization"):
                 remember_auth_header(str(value))
+        if self._network is not None:
+            proxy = self._network.proxy_for(url)
+            kwargs["proxies"] = {"http": proxy, "https": proxy} if proxy else {}
         return super().__call__(  # type: ignore[no-untyped-call]
             url, method=method, body=body, headers=headers, timeout=timeout, **kwargs
         )
@@ -107,14 +164,22 @@ def _seconds_left(expiry: datetime.datetime | None) -> float | None:
     return (expiry - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
 
 
-def refresh(credentials: Any, quota_project: str | None, timeout: float) -> Fresh:
-    """Fetch a new token (blocking); raise `TokenRefreshError` describing any failure."""
+def refresh(
+    credentials: Any,
+    quota_project: str | None,
+    timeout: float,
+    network: TokenNetwork | None = None,
+) -> Fresh:
+    """Fetch a new token (blocking); raise `TokenRefreshError` describing any failure.
+
+    `network`: the client's proxy and TLS settings (None: requests' own defaults).
+    """
     error: TokenRefreshError | None = None
     try:
         # A session per refresh: one refresh an hour gains nothing from keeping connections,
         # and nothing is left open between refreshes or after the client closes.
-        with requests.Session() as session:
-            credentials.refresh(_TimedRequest(session, timeout))
+        with _session(network) as session:
+            credentials.refresh(_TimedRequest(session, timeout, network))
         applied: dict[str, str] = {}
         # apply() writes the Authorization header as this credential type wants it, and
         # x-goog-user-project when the credentials carry a quota project.

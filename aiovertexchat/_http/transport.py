@@ -17,6 +17,7 @@ import aiohttp
 
 from .._redact import stand_in
 from ..errors import APIConnectionError, APITimeoutError, TimeoutKind
+from .network import Network
 
 __all__ = ["Response", "Transport"]
 
@@ -145,16 +146,36 @@ class Transport:
         *,
         max_connections: int = 100,
         user_agent: str = "aiovertexchat",
+        network: Network | None = None,
     ) -> None:
         self._max_connections = max_connections
         self._user_agent = user_agent
+        self._network = network if network is not None else Network()
+        # The proxy of each URL, decided once (a client sends to one URL).
+        self._proxies: dict[str, str | None] = {}
         self._session: aiohttp.ClientSession | None = None
+
+    def _proxy_for(self, url: str) -> str | None:
+        try:
+            return self._proxies[url]
+        except KeyError:
+            proxy = self._proxies[url] = self._network.proxy_for(url)
+            return proxy
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         session = self._session
         if session is None:
-            connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
+            context = self._network.ssl_context
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections,
+                ttl_dns_cache=300,
+                # Verified with this context; False only when the caller turned it off.
+                ssl=context if context is not None else False,
+            )
             session = aiohttp.ClientSession(
+                # Proxies come from `Network` (the environment read once, NO_PROXY with CIDR
+                # ranges), not from aiohttp's own reading, which would also use ~/.netrc.
+                trust_env=False,
                 connector=connector,
                 headers={"User-Agent": self._user_agent},
                 # Timeouts are given per request; the session imposes none of its own.
@@ -189,6 +210,7 @@ class Transport:
                 timeout=client_timeout,
                 # Credentials go only to the configured origin: a redirect is not followed.
                 allow_redirects=False,
+                proxy=self._proxy_for(url),
             )
             if first_byte is None:
                 raw = await request
