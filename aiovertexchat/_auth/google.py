@@ -380,7 +380,10 @@ class GoogleAuth:
 
     async def _run(self) -> None:
         schedule = self._schedule
-        while self._fatal is None:
+        # `_closed` too: on Python 3.10/3.11, wait_for() can swallow the cancellation from
+        # aclose() when the fetch it cancels sets `_wake` at the same moment; the loop would
+        # then refresh forever and aclose() would never return.
+        while self._fatal is None and not self._closed:
             self._wake.clear()
             delay = schedule.delay(time.monotonic())
             if delay is None or delay > 0:
