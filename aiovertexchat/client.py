@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from urllib.parse import urlsplit
 
 from ._auth.google import AuthStats, GoogleAuth, TokenNetwork
 from ._auth.sources import AuthProvider, CallableToken, NoAuth, StaticToken, TokenFunc
@@ -26,7 +27,7 @@ from ._protocol.google_options import (
 from ._protocol.params import CompletionParams, ParseParams, build_body, check_param_names
 from ._protocol.structured import ParsedChatCompletion, parse_completion, resolve_response_format
 from ._protocol.thoughts import finish_completion, stream_separator
-from ._redact import remember_header_secrets
+from ._redact import redact, remember_header_secrets
 from ._reliability.client_stats import ClientStats
 from ._reliability.concurrency import ConcurrencyLimiter
 from ._reliability.ratelimit import RateLimit, RateLimiter
@@ -357,6 +358,14 @@ class AsyncVertexChat:
             environ=env,
         )
         self._auth = self._choose_auth(api_key=api_key, token=token, auth=auth, environ=env)
+        if "@" in urlsplit(self._target.base_url).netloc and not isinstance(self._auth, NoAuth):
+            # aiohttp would send Basic credentials from the URL and refuse the bearer token at
+            # the first request with a bare ValueError: say so now, naming the fix.
+            raise ConfigurationError(
+                "the base URL carries credentials (user:password@host) and a token is "
+                "configured too: only one Authorization header can be sent; drop the "
+                "credentials from the URL, or the token"
+            )
         self._url = self._target.chat_completions_url
         self._timeouts = as_timeouts(timeout, Timeouts())
         self._default_headers = dict(default_headers or {})
@@ -474,7 +483,8 @@ class AsyncVertexChat:
         return self._transport.connections_in_use
 
     def __repr__(self) -> str:
-        return f"<AsyncVertexChat base_url={self._target.base_url!r} auth={self._auth.kind}>"
+        base_url = redact(self._target.base_url)  # a password in the URL stays out
+        return f"<AsyncVertexChat base_url={base_url!r} auth={self._auth.kind}>"
 
     # -- batch --------------------------------------------------------------------------------
     def batch(

@@ -8,6 +8,7 @@ does not import google-auth, and nothing here ever runs on the event loop.
 from __future__ import annotations
 
 import datetime
+import logging
 import ssl
 import time
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ import requests.adapters
 
 from .._redact import (
     describe_error,
+    redact_json,
     remember_auth_header,
     remember_secret,
     remember_secrets_in_form,
@@ -43,6 +45,28 @@ MISSING_ADC_HINT = (
 
 
 _CANONICAL = {"authorization": "Authorization"}
+
+
+class _RedactRecords(logging.Filter):
+    """google-auth logs each token request at DEBUG with its headers and body as record
+    attributes (`httpRequest`, `httpResponse`), which structured-log handlers print; it hashes
+    some fields but not the JWT assertion nor the headers. Ours are redacted before they leave."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name in ("httpRequest", "httpResponse"):
+            value = getattr(record, name, None)
+            if value is not None:
+                setattr(record, name, redact_json(value))
+        return True
+
+
+def _install_log_filter() -> None:
+    logger = logging.getLogger("google.auth.transport.requests")
+    if not any(isinstance(f, _RedactRecords) for f in logger.filters):
+        logger.addFilter(_RedactRecords())
+
+
+_install_log_filter()
 
 
 class _ContextAdapter(requests.adapters.HTTPAdapter):

@@ -141,6 +141,7 @@ class _Server:
         self._ssl = ssl_context
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -150,12 +151,14 @@ class _Server:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        self._writers.add(writer)
         try:
             await self._handle(reader, writer)
         except (ConnectionError, OSError, asyncio.IncompleteReadError, ssl.SSLError):
             pass
         finally:
             self._tasks.discard(task)
+            self._writers.discard(writer)
             with contextlib.suppress(Exception):
                 writer.close()
 
@@ -169,9 +172,15 @@ class _Server:
     async def __aexit__(self, *exc: object) -> None:
         assert self._server is not None
         self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Connections still open are cut (their handlers then end by themselves); a handler
+        # still waiting after that is cancelled.
+        for writer in list(self._writers):
+            writer.transport.abort()
+        if self._tasks:
+            _, pending = await asyncio.wait(list(self._tasks), timeout=5)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         await self._server.wait_closed()
 
 
@@ -312,7 +321,7 @@ class HostileServer(_Server):
             raw = echo.partition(" ")[2]
             proxy = headers.get("proxy-authorization", "")
             said = f"you sent {echo!r} ({raw}) and {proxy!r}"
-            if not await self._answer(writer, kind, said, '"stream": true' in text):
+            if not await self._answer(reader, writer, kind, said, '"stream": true' in text):
                 return
 
     async def _token(self, writer: asyncio.StreamWriter, body: bytes) -> bool:
@@ -336,7 +345,8 @@ class HostileServer(_Server):
         return True
 
     async def _answer(
-        self, writer: asyncio.StreamWriter, kind: str, said: str, stream: bool
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, kind: str, said: str,
+        stream: bool,
     ) -> bool:
         status_of = {"401": "UNAUTHENTICATED", "403": "PERMISSION_DENIED",
                      "429": "RESOURCE_EXHAUSTED", "500": "INTERNAL", "400": "INVALID_ARGUMENT"}
@@ -369,7 +379,8 @@ class HostileServer(_Server):
             writer.transport.abort()
             return False
         elif kind == "stall":
-            await asyncio.Event().wait()  # until the client gives up (or the server stops)
+            await reader.read()  # nothing is answered: until the client gives up
+            return False
         elif kind in ("instream", "malformedchunk", "cut") and stream:
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                          b"Transfer-Encoding: chunked\r\n\r\n")
