@@ -163,7 +163,7 @@ async def _client(args: argparse.Namespace) -> AsyncIterator[AsyncVertexChat]:
         except ValueError as exc:
             raise JobConfigError(f"emulator settings: {exc}") from None
         async with Emulator(config) as emulator, AsyncVertexChat(
-            base_url=emulator.base_url, api_key="emulator", **options
+            base_url=emulator.base_url, api_key="emulator", trust_env=False, **options
         ) as client:
             yield client
         return

@@ -28,7 +28,7 @@ async def _target(args: argparse.Namespace) -> AsyncIterator[AsyncVertexChat]:
 
         config = EmulatorConfig(ttft=args.emulator_ttft, itl=args.emulator_itl)
         async with Emulator(config) as emu, AsyncVertexChat(
-            base_url=emu.base_url, api_key="emulator"
+            base_url=emu.base_url, api_key="emulator", trust_env=False  # never via a proxy
         ) as client:
             yield client
         return
