@@ -83,12 +83,14 @@ def _replace(match: re.Match[str]) -> str:
 
 
 class _Registry:
-    """Known secrets, most recent last; one compiled pattern rebuilt when they change."""
+    """Known secrets, most recent last. Adding one is O(1) (it happens per new token, on the
+    request path); the longest-first order used to replace them is rebuilt lazily, when text
+    is next redacted (on error paths)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._secrets: dict[str, None] = {}
-        self._pattern: re.Pattern[str] | None = None
+        self._ordered: tuple[str, ...] | None = ()
 
     def add(self, secret: str) -> None:
         with self._lock:
@@ -101,19 +103,18 @@ class _Registry:
             known[secret] = None
             while len(known) > MAX_SECRETS:
                 del known[next(iter(known))]
-            # Longest first: a secret containing another is replaced whole.
-            ordered = sorted(known, key=len, reverse=True)
-            self._pattern = re.compile("|".join(map(re.escape, ordered)))
-
-    def __contains__(self, secret: str) -> bool:
-        return secret in self._secrets
-
-    def __len__(self) -> int:
-        return len(self._secrets)
+            self._ordered = None
 
     def sub(self, text: str) -> str:
-        pattern = self._pattern
-        return text if pattern is None else pattern.sub(MARKER, text)
+        ordered = self._ordered
+        if ordered is None:
+            with self._lock:
+                # Longest first: a secret containing another is replaced whole.
+                ordered = self._ordered = tuple(sorted(self._secrets, key=len, reverse=True))
+        for secret in ordered:
+            if secret in text:
+                text = text.replace(secret, MARKER)
+        return text
 
 
 _KNOWN = _Registry()
@@ -188,19 +189,41 @@ def redact(text: str) -> str:
     return _SECRET.sub(_replace, _KNOWN.sub(text))
 
 
-def redact_json(value: Any) -> Any:
-    """A JSON-like value (dicts, lists, strings, numbers) with every string redacted.
-
-    Strings are redacted whole, keys included; other values are returned as they are.
-    """
+def _redacted_shallow(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, Mapping):
-        return {redact(str(k)) if isinstance(k, str) else k: redact_json(v)
-                for k, v in value.items()}
+        return {redact(k) if isinstance(k, str) else k: v for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [redact_json(v) for v in value]
+        return list(value)
     return value
+
+
+def redact_json(value: Any) -> Any:
+    """A copy of a JSON-like value (dicts, lists, strings, numbers) with every string redacted.
+
+    Strings are redacted whole, keys included; other values are returned as they are. Works
+    without recursion (a hostile body may be nested thousands deep); a container met twice is
+    replaced by the marker (a cycle, in a value built by hand).
+    """
+    top = _redacted_shallow(value)
+    seen = {id(value)}
+    stack = [top] if isinstance(top, (dict, list)) else []
+    while stack:
+        container = stack.pop()
+        keys = list(container) if isinstance(container, dict) else range(len(container))
+        for key in keys:
+            child = container[key]
+            if isinstance(child, (Mapping, list, tuple)):
+                if id(child) in seen:
+                    container[key] = MARKER
+                    continue
+                seen.add(id(child))
+            new = _redacted_shallow(child)
+            container[key] = new
+            if isinstance(new, (dict, list)):
+                stack.append(new)
+    return top
 
 
 def describe_error(exc: BaseException) -> str:
