@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from .._protocol.accumulate import ChunkAccumulator
-from .._protocol.decode import CHUNK_DECODER, describe_decode_failure, unreadable_response
+from .._protocol.decode import (
+    CHUNK_DECODER,
+    DECODE_FAILURES,
+    as_decode_error,
+    describe_decode_failure,
+    unreadable_response,
+)
 from .._protocol.error_body import make_status_error, parse_error_body, request_id_from_headers
 from .._protocol.sse import SSEDecoder
 from .._redact import redact, scrub_chain
@@ -224,8 +230,8 @@ class ChatStream:
                                 continue  # named events other than errors carry no chunks
                             try:
                                 chunk = decode(payload)
-                            except msgspec.DecodeError as exc:
-                                raise self._undecodable(payload, exc) from exc
+                            except DECODE_FAILURES as exc:
+                                raise self._undecodable(payload, as_decode_error(exc)) from exc
                             if chunk.error is not None:
                                 raise self._error_event(payload)
                             if metrics.first_chunk_at is None:

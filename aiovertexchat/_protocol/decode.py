@@ -20,7 +20,9 @@ from ..types import ChatCompletion, ChatCompletionChunk
 
 __all__ = [
     "CHUNK_DECODER",
+    "DECODE_FAILURES",
     "MAX_BODY_EXCERPT",
+    "as_decode_error",
     "decode_completion",
     "describe_decode_failure",
     "unreadable_response",
@@ -36,6 +38,24 @@ MAX_BODY_EXCERPT = 500
 # msgspec names the place of a validation failure as "... - at `$.choices[0].message`".
 _PATH = re.compile(r" - at `(\$[^`]*)`$")
 
+DECODE_FAILURES = (msgspec.DecodeError, RecursionError, UnicodeDecodeError)
+"""What decoding bytes a server sent can raise: besides msgspec's own errors, JSON nested past
+msgspec's depth limit raises RecursionError, and invalid UTF-8 inside a JSON string raises
+UnicodeDecodeError. Catch all three wherever a server's bytes are decoded."""
+
+
+def as_decode_error(exc: BaseException) -> msgspec.DecodeError:
+    """Any of `DECODE_FAILURES` as a `msgspec.DecodeError` saying what was wrong."""
+    if isinstance(exc, msgspec.DecodeError):
+        return exc
+    if isinstance(exc, RecursionError):
+        return msgspec.DecodeError("JSON is nested too deeply to be read")
+    if isinstance(exc, UnicodeDecodeError):
+        return msgspec.DecodeError(
+            f"JSON is malformed: invalid UTF-8 at byte {exc.start} ({exc.reason})"
+        )
+    return msgspec.DecodeError(str(exc))
+
 
 def decode_completion(
     raw: bytes, *, status: int, headers: Mapping[str, str], request_id: str | None
@@ -46,9 +66,9 @@ def decode_completion(
     """
     try:
         return _COMPLETION_DECODER.decode(raw)
-    except msgspec.DecodeError as exc:
+    except DECODE_FAILURES as exc:
         raise unreadable_response(
-            raw, exc, what="a chat.completion", status=status, headers=headers,
+            raw, as_decode_error(exc), what="a chat.completion", status=status, headers=headers,
             request_id=request_id,
         ) from exc
 

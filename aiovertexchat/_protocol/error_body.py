@@ -115,7 +115,8 @@ def parse_error_body(raw: bytes) -> ParsedErrorBody:
     if stripped[:1] in (b"{", b"["):
         try:
             decoded = msgspec.json.decode(stripped)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+            # (too deeply nested, or invalid UTF-8 in a string: read as text below)
             decoded = None
         # Vertex sometimes wraps the error object in a one-element list.
         first = decoded[0] if isinstance(decoded, list) and decoded else decoded
