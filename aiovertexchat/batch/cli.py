@@ -107,6 +107,16 @@ def register(subparsers: Any) -> None:
     target.add_argument("--base-url", help="any OpenAI-compatible base URL (else Vertex "
                         "settings from GOOGLE_CLOUD_PROJECT/LOCATION or OPENAI_BASE_URL)")
     target.add_argument("--emulator", action="store_true", help="use an in-process emulator")
+    net = p.add_argument_group("network")
+    net.add_argument("--proxy", metavar="URL",
+                     help="proxy for every request, token refreshes included "
+                     "(default: HTTPS_PROXY / HTTP_PROXY, minus NO_PROXY)")
+    tls = net.add_mutually_exclusive_group()
+    tls.add_argument("--ca-bundle", metavar="PATH",
+                     help="trust the CA certificates in this PEM file (or hashed "
+                     "directory) instead of the system's")
+    tls.add_argument("--insecure", action="store_true",
+                     help="do not verify TLS certificates (warns; never in production)")
     emu = p.add_argument_group("emulator (with --emulator)")
     emu.add_argument("--emulator-ttft", type=_non_negative, default=0.0)
     emu.add_argument("--emulator-itl", type=_non_negative, default=0.0)
@@ -167,7 +177,10 @@ async def _client(args: argparse.Namespace) -> AsyncIterator[AsyncVertexChat]:
         ) as client:
             yield client
         return
-    async with AsyncVertexChat(base_url=args.base_url, **options) as client:
+    async with AsyncVertexChat(
+        base_url=args.base_url, proxy=args.proxy, ssl=False if args.insecure else args.ca_bundle,
+        **options,
+    ) as client:
         yield client
 
 

@@ -75,6 +75,17 @@ def register(subparsers: Any) -> None:
                        help="client connection pool size (default: largest concurrency, "
                        "at least 256)")
 
+    net = p.add_argument_group("network (targets other than the emulator)")
+    net.add_argument("--proxy", metavar="URL",
+                     help="proxy for every request, token refreshes included "
+                     "(default: HTTPS_PROXY / HTTP_PROXY, minus NO_PROXY)")
+    tls = net.add_mutually_exclusive_group()
+    tls.add_argument("--ca-bundle", metavar="PATH",
+                     help="trust the CA certificates in this PEM file (or hashed "
+                     "directory) instead of the system's")
+    tls.add_argument("--insecure", action="store_true",
+                     help="do not verify TLS certificates (warns; never in production)")
+
     load = p.add_argument_group("load")
     kind = load.add_mutually_exclusive_group()
     kind.add_argument("--concurrency", type=_numbers(int), metavar="N[,N...]",
@@ -194,8 +205,14 @@ def _targets(args: argparse.Namespace) -> list[Target]:
     if args.emulator or not targets:
         targets.append(Target(EMULATOR))
     keys = _api_keys(args.api_key_env, targets)
+    network: dict[str, Any] = {}
+    if args.proxy is not None:
+        network["proxy"] = args.proxy
+    if args.insecure or args.ca_bundle is not None:
+        network["ssl"] = False if args.insecure else args.ca_bundle
     return [
-        Target(t.name, t.base_url, t.model, keys.get(t.name), t.client_options)
+        Target(t.name, t.base_url, t.model, keys.get(t.name),
+               t.client_options if t.base_url is None else {**network, **t.client_options})
         for t in targets
     ]
 

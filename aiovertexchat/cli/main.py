@@ -32,7 +32,9 @@ async def _target(args: argparse.Namespace) -> AsyncIterator[AsyncVertexChat]:
         ) as client:
             yield client
         return
-    async with AsyncVertexChat(base_url=args.base_url) as client:
+    async with AsyncVertexChat(
+        base_url=args.base_url, proxy=args.proxy, ssl=False if args.insecure else args.ca_bundle
+    ) as client:
         yield client
 
 
@@ -157,6 +159,16 @@ def _parser() -> argparse.ArgumentParser:
                         "from GOOGLE_CLOUD_PROJECT/LOCATION or OPENAI_BASE_URL)")
     target.add_argument("--emulator", action="store_true", help="use an in-process emulator")
     emulator_timing(chat, 0.05, 0.01)
+    net = chat.add_argument_group("network")
+    net.add_argument("--proxy", metavar="URL",
+                     help="proxy for every request, token refreshes included "
+                     "(default: HTTPS_PROXY / HTTP_PROXY, minus NO_PROXY)")
+    tls = net.add_mutually_exclusive_group()
+    tls.add_argument("--ca-bundle", metavar="PATH",
+                     help="trust the CA certificates in this PEM file (or hashed "
+                     "directory) instead of the system's")
+    tls.add_argument("--insecure", action="store_true",
+                     help="do not verify TLS certificates (warns; never in production)")
 
     demo = sub.add_parser("demo", help="stream a chat and a small fan-out against the emulator")
     demo.add_argument("--model", default=DEFAULT_MODEL)
