@@ -373,6 +373,7 @@ class AsyncVertexChat:
         network = Network.from_options(
             proxy=proxy, ssl_option=ssl, trust_env=trust_env, environ=env
         )
+        network.proxy_for(self._url)  # a proxy variable we cannot use fails here, named
         if isinstance(self._auth, GoogleAuth):
             # Token refreshes go the way chat calls go: same proxy, same trusted CAs.
             self._auth.use_network(TokenNetwork(network.proxy_for, network.ssl_context))

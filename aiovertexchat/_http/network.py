@@ -116,15 +116,22 @@ def bypasses_proxy(url: str, no_proxy: str | None) -> bool:
     return False
 
 
-def env_proxy(url: str, environ: Mapping[str, str]) -> str | None:
-    """The proxy the environment names for `url`, or None (no variable, or `NO_PROXY`)."""
+def _env_proxy_named(url: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """(variable, proxy) the environment names for `url`, or None."""
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
         return None
-    proxy = _env(environ, f"{scheme.upper()}_PROXY") or _env(environ, "ALL_PROXY")
-    if proxy is None or bypasses_proxy(url, _env(environ, "NO_PROXY")):
-        return None
-    return proxy
+    for name in (f"{scheme.upper()}_PROXY", "ALL_PROXY"):
+        proxy = _env(environ, name)
+        if proxy is not None:
+            return None if bypasses_proxy(url, _env(environ, "NO_PROXY")) else (name, proxy)
+    return None
+
+
+def env_proxy(url: str, environ: Mapping[str, str]) -> str | None:
+    """The proxy the environment names for `url`, or None (no variable, or `NO_PROXY`)."""
+    found = _env_proxy_named(url, environ)
+    return None if found is None else found[1]
 
 
 def _checked_proxy(proxy: str, source: str) -> str:
@@ -201,13 +208,13 @@ class Network:
         trust_env: bool,
         environ: Mapping[str, str],
     ) -> Network:
-        """Checks the options (`ConfigurationError`) and builds the settings once."""
+        """Checks the options (`ConfigurationError`) and builds the settings once.
+
+        A proxy variable is checked when it applies to a URL (`proxy_for`): one naming a
+        proxy we cannot use (say `ALL_PROXY=socks5://...` set for other tools) matters only
+        if a request would go through it.
+        """
         checked = None if proxy is None else _checked_proxy(proxy, "proxy")
-        if checked is None and trust_env:
-            for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"):
-                value = _env(environ, name)
-                if value is not None:
-                    _checked_proxy(value, name)
         return cls(
             proxy=checked,
             trust_env=trust_env,
@@ -225,5 +232,9 @@ class Network:
             return self.proxy
         if not self.trust_env:
             return None
-        found = env_proxy(url, self.environ)
-        return None if found is None else _checked_proxy(found, "the proxy environment variable")
+        found = _env_proxy_named(url, self.environ)
+        if found is None:
+            return None
+        name, proxy = found
+        return _checked_proxy(proxy, f"the {name} environment variable (or set NO_PROXY, or "
+                              "trust_env=False)")

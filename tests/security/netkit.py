@@ -21,7 +21,7 @@ import json
 import secrets
 import ssl
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -426,9 +426,3 @@ def _respond(
         f"HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\n"
         f"Content-Length: {len(body)}\r\n\r\n".encode() + body
     )
-
-
-@contextlib.asynccontextmanager
-async def serving(server: _Server) -> AsyncIterator[_Server]:
-    async with server:
-        yield server

@@ -161,9 +161,14 @@ def test_malformed_proxy_settings_are_configuration_errors() -> None:
     for proxy in ("ftp://proxy:21", "http://", "http://proxy:port"):
         with pytest.raises(ConfigurationError, match="proxy"):
             AsyncVertexChat(base_url="http://127.0.0.1:9/v1", proxy=proxy, environ={})
-    with pytest.raises(ConfigurationError, match="HTTPS_PROXY"):
-        AsyncVertexChat(base_url="http://127.0.0.1:9/v1",
-                        environ={"HTTPS_PROXY": "socks5://127.0.0.1:1080"})
+    with pytest.raises(ConfigurationError, match="ALL_PROXY environment variable"):
+        AsyncVertexChat(base_url="https://127.0.0.1:9/v1",
+                        environ={"ALL_PROXY": "socks5://127.0.0.1:1080"})
+    # A variable that does not apply to the client's URL is not its concern.
+    AsyncVertexChat(base_url="https://127.0.0.1:9/v1",
+                    environ={"HTTP_PROXY": "socks5://127.0.0.1:1080"})
+    AsyncVertexChat(base_url="https://127.0.0.1:9/v1", trust_env=False,
+                    environ={"HTTPS_PROXY": "socks5://127.0.0.1:1080"})
 
 
 @pytest.mark.parametrize(
