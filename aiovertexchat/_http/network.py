@@ -222,10 +222,6 @@ class Network:
             environ=environ,
         )
 
-    @property
-    def verify(self) -> bool:
-        return self.ssl_context is not None
-
     def proxy_for(self, url: str) -> str | None:
         """The proxy to send a request for `url` through, or None to connect directly."""
         if self.proxy is not None:
