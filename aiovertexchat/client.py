@@ -10,12 +10,13 @@ import sys
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
-from ._auth.google import AuthStats, GoogleAuth
+from ._auth.google import AuthStats, GoogleAuth, TokenNetwork
 from ._auth.sources import AuthProvider, CallableToken, NoAuth, StaticToken, TokenFunc
 from ._http.attempts import Call, Dispatcher
 from ._http.endpoints import ResolvedEndpoint, resolve_target
+from ._http.network import Network, SSLOption
 from ._http.stream import ChatStream
 from ._http.transport import Transport
 from ._protocol.given import NOT_GIVEN, NotGiven, Omit, given
@@ -30,6 +31,7 @@ from ._protocol.params import CompletionParams, ParseParams, build_body, check_p
 from ._protocol.stream_events import response_format_of
 from ._protocol.structured import ParsedChatCompletion, parse_completion, resolve_response_format
 from ._protocol.thoughts import finish_completion, stream_separator
+from ._redact import redact, remember_header_secrets
 from ._reliability.client_stats import ClientStats
 from ._reliability.concurrency import ConcurrencyLimiter, warn_default_limit
 from ._reliability.ratelimit import RateLimit
@@ -446,14 +448,28 @@ class AsyncVertexChat:
         max_connections: connection pool size (default: `max_concurrency`, or 100).
         default_headers: headers sent with every request.
         default_query: URL query parameters sent with every request.
+        proxy: the proxy URL for every request, chat calls and Google token refreshes alike
+            (`http://[user:password@]host:port`; https targets go through a CONNECT tunnel).
+            Default None: `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` from the environment,
+            except for hosts in `NO_PROXY` (names and their subdomains, `host:port`, IPs, CIDR
+            ranges, `*`), as curl, requests, httpx and the OpenAI SDK read them.
+        trust_env: False ignores the proxy environment variables (default True).
+        ssl: how servers are verified, for chat calls and token refreshes alike: an
+            `ssl.SSLContext`, or the path of a PEM CA bundle (a file, or a directory of
+            hashed certificates) to trust instead of the system's store (e.g. a private or
+            corporate CA). Default None: the system's trust store (OpenSSL also reads
+            `SSL_CERT_FILE` / `SSL_CERT_DIR`). False turns verification off, with a
+            `UserWarning` and a log warning: anyone on the path could then read the token.
         environ: the environment to read instead of `os.environ` (tests, sandboxes).
 
     Raises:
         ConfigurationError: settings that cannot work together or are malformed (an unknown
             location, an endpoint that is neither "openapi" nor a number, no project for a
-            Vertex URL, more than one of `api_key` / `token` / `auth`, limits below 1). Nothing
-            blocks or touches the network here: credentials (and a project from Application
-            Default Credentials) are looked up at first use.
+            Vertex URL, more than one of `api_key` / `token` / `auth`, limits below 1, a
+            project or dedicated domain Google would not accept, a malformed proxy URL, an
+            unreadable CA bundle). Nothing blocks or touches the network here: credentials
+            (and a project from Application Default
+            Credentials) are looked up at first use.
     """
 
     def __init__(
@@ -478,6 +494,9 @@ class AsyncVertexChat:
         max_connections: int | None = None,
         default_headers: Mapping[str, str] | None = None,
         default_query: Mapping[str, object] | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        ssl: SSLOption = None,
         environ: Mapping[str, str] | None = None,
         size_limits: SizeLimits | None = None,
     ) -> None:
@@ -505,15 +524,31 @@ class AsyncVertexChat:
             environ=env,
         )
         self._auth = self._choose_auth(api_key=api_key, token=token, auth=auth, environ=env)
+        if "@" in urlsplit(self._target.base_url).netloc and not isinstance(self._auth, NoAuth):
+            # aiohttp would send Basic credentials from the URL and refuse the bearer token at
+            # the first request with a bare ValueError: say so now, naming the fix.
+            raise ConfigurationError(
+                "the base URL carries credentials (user:password@host) and a token is "
+                "configured too: only one Authorization header can be sent; drop the "
+                "credentials from the URL, or the token"
+            )
         self._default_query: dict[str, object] = dict(default_query or {})
         self._url = _with_query(self._target.chat_completions_url, self._default_query)
         self._timeouts = as_timeouts(given(timeout), Timeouts())
         self._policy = retry if retry is not None else RetryPolicy()
         self._default_headers = dict(default_headers or {})
+        remember_header_secrets(self._default_headers)
+        network = Network.from_options(
+            proxy=proxy, ssl_option=ssl, trust_env=trust_env, environ=env
+        )
+        network.proxy_for(self._url)  # a proxy variable we cannot use fails here, named
+        if isinstance(self._auth, GoogleAuth):
+            # Token refreshes go the way chat calls go: same proxy, same trusted CAs.
+            self._auth.use_network(TokenNetwork(network.proxy_for, network.ssl_context))
         # The pool follows the concurrency limit: one connection per request in flight.
         if max_connections is None:
             max_connections = max_concurrency if max_concurrency is not None else 100
-        self._transport = Transport(max_connections=max_connections)
+        self._transport = Transport(max_connections=max_connections, network=network)
         self._dispatcher = Dispatcher(
             transport=self._transport,
             auth=self._auth,
@@ -772,7 +807,8 @@ class AsyncVertexChat:
         return self._transport.connections_in_use
 
     def __repr__(self) -> str:
-        return f"<AsyncVertexChat base_url={self._target.base_url!r} auth={self._auth.kind}>"
+        base_url = redact(self._target.base_url)  # a password in the URL stays out
+        return f"<AsyncVertexChat base_url={base_url!r} auth={self._auth.kind}>"
 
     # -- batch --------------------------------------------------------------------------------
     def batch(
@@ -824,6 +860,7 @@ class AsyncVertexChat:
     ) -> Call:
         headers = {**(_SSE_HEADERS if stream else _JSON_HEADERS), **self._default_headers}
         if extra_headers:
+            remember_header_secrets(extra_headers)
             headers.update(extra_headers)
         rate_limiter = self._dispatcher.rate_limiter
         estimate = 0

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from ._redact import redact, redact_json
+
 if TYPE_CHECKING:
     from .batch.parse import InputProblem
     from .types import ChatCompletion
@@ -63,6 +65,7 @@ __all__ = [
     "PermissionDeniedError",
     "PlotUnavailableError",
     "RateLimitError",
+    "RedactedError",
     "ResponseTooLargeError",
     "SSEBufferOverflowError",
     "StreamInterruptedError",
@@ -128,6 +131,10 @@ class InvalidBatchItemError(InvalidRequestError):
 class ConfigurationError(ValueError):
     """The client was configured in a way that cannot work; the message says what to set."""
 
+    def __init__(self, message: str) -> None:
+        # Messages quote settings, such as a URL that may carry a password.
+        super().__init__(redact(message))
+
 
 # -- talking to the API -------------------------------------------------------------------------
 def _error_object(body: Any) -> Mapping[str, Any] | None:
@@ -159,6 +166,8 @@ class APIError(Exception):
     body: Any = None
 
     def __init__(self, message: str) -> None:
+        # Messages quote servers and other libraries: known secrets are cut out here, once.
+        message = redact(message)
         super().__init__(message)
         self.message = message
         # Filled in by the attempt loop: one line per failed attempt, oldest first.
@@ -216,7 +225,7 @@ class APIStatusError(APIError):
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
-        self.body = body
+        self.body = redact_json(body)
         self.request_id = request_id
         self.google_status = google_status
         self.reason = reason
@@ -327,7 +336,7 @@ class APIResponseValidationError(APIError):
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
-        self.body = body
+        self.body = redact(body)
         self.path = path
         self.request_id = request_id
         self.headers: Mapping[str, str] = headers or {}
@@ -438,6 +447,18 @@ class ContentFilterFinishReasonError(StructuredOutputError):
 
 class InvalidJSONError(StructuredOutputError):
     """The text is not JSON, or not JSON matching the requested schema; `.raw` holds it."""
+
+
+# -- another library's exception, in a chain of ours ---------------------------------------------
+class RedactedError(Exception):
+    """Stands in a chain (`__cause__` / `__context__`) for another library's exception (aiohttp,
+    google-auth, requests, ...): `.type_name` is its class (`module.QualName`), `.message` its
+    text with secrets cut out, and its traceback is kept."""
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(f"{type_name}: {message}" if message else type_name)
+        self.type_name = type_name
+        self.message = message
 
 
 # -- decoding, outside a client -----------------------------------------------------------------

@@ -233,6 +233,7 @@ EXPORTED = [
     "RateLimit",
     "RateLimitError",
     "RawResponse",
+    "RedactedError",
     "RedisRateLimit",
     "RefreshPolicy",
     "ResponseInfo",

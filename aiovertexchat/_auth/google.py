@@ -22,8 +22,9 @@ import contextvars
 import logging
 import math
 import random
+import ssl
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from os import PathLike
@@ -31,14 +32,14 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .._redact import describe_error
+from .._redact import describe_error, stand_in
 from ..errors import ConfigurationError, TokenRefreshError
 from .schedule import RefreshPolicy, TokenSchedule
 
 if TYPE_CHECKING:
     from .google_blocking import Fresh
 
-__all__ = ["CLOUD_PLATFORM_SCOPE", "AuthStats", "GoogleAuth"]
+__all__ = ["CLOUD_PLATFORM_SCOPE", "AuthStats", "GoogleAuth", "TokenNetwork"]
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
@@ -78,6 +79,16 @@ class AuthStats:
     """Tokens dropped because the API answered 401."""
     last_error: str | None
     """The last failure, one line, without secrets."""
+
+
+@dataclass(frozen=True)
+class TokenNetwork:
+    """The proxy and TLS settings of token requests: the client's own (see `_http.network`)."""
+
+    proxy_for: Callable[[str], str | None]
+    """The proxy for a URL, or None to connect directly."""
+    ssl_context: ssl.SSLContext | None
+    """The context servers are verified with; None: not verified (`ssl=False`)."""
 
 
 class _Token:
@@ -178,6 +189,8 @@ class GoogleAuth:
         self._invalidations = 0
         self._last_refresh_at: float | None = None
         self._last_error: str | None = None
+        # The client's proxy and TLS settings (`use_network`); None: requests' defaults.
+        self._network: TokenNetwork | None = None
 
     @classmethod
     def from_service_account_file(
@@ -214,6 +227,13 @@ class GoogleAuth:
 
     def __repr__(self) -> str:
         return f"<GoogleAuth kind={self.kind}>"
+
+    def use_network(self, network: TokenNetwork) -> None:
+        """Send token requests through the client's proxy and with its TLS settings.
+
+        Called by the client that uses this source, before its first request.
+        """
+        self._network = network
 
     # -- the request path ----------------------------------------------------------------------
     async def headers(self) -> Mapping[str, str]:
@@ -323,7 +343,7 @@ class GoogleAuth:
                 error = TokenRefreshError(
                     f"could not get a Google access token: {describe_error(exc)}"
                 )
-                error.__cause__ = exc
+                error.__cause__ = stand_in(exc)
                 self._on_failure(error)
                 return error
             self._on_success(fresh)
@@ -342,7 +362,9 @@ class GoogleAuth:
             # Only this thread touches the credentials object, one call at a time.
             self._blocking_discover()
         credentials = self._credentials
-        return blocking.refresh(credentials, self._quota_project, self._refresh_timeout)
+        return blocking.refresh(
+            credentials, self._quota_project, self._refresh_timeout, self._network
+        )
 
     def _on_success(self, fresh: Fresh) -> None:
         schedule = self._schedule

@@ -11,6 +11,8 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol, runtime_checkable
 
+from .._redact import remember_secret
+
 __all__ = ["AuthProvider", "CallableToken", "NoAuth", "StaticToken", "TokenFunc"]
 
 TokenFunc = Callable[[], "str | Awaitable[str]"]
@@ -73,6 +75,7 @@ class StaticToken(_Base):
     def __init__(self, token: str) -> None:
         if not isinstance(token, str) or not token.strip():
             raise ValueError("the token is empty: pass a non-empty api_key or use another source")
+        remember_secret(token)  # cut out of any text that would quote it
         self._token = token.strip()
         self._headers = {"Authorization": f"Bearer {self._token}"}
 
@@ -111,6 +114,7 @@ class CallableToken(_Base):
             token = await token
         if not isinstance(token, str) or not token.strip():
             raise TypeError("the token callable returned no token (expected a non-empty str)")
+        remember_secret(token)  # this one and the previous ones stay known secrets
         self._headers = {"Authorization": f"Bearer {token.strip()}"}
         return self._headers
 

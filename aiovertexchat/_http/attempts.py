@@ -39,6 +39,7 @@ import anyio
 from .._auth.sources import AuthProvider
 from .._protocol.decode import decode_completion
 from .._protocol.error_body import make_status_error, request_id_from_headers
+from .._redact import remember_header_secrets, scrub_chain
 from .._reliability.client_stats import ClientStats, Counters
 from .._reliability.concurrency import ConcurrencyLimiter, Slot
 from .._reliability.ratelimit import RateLimiter
@@ -152,6 +153,7 @@ class Dispatcher:
         self._rng = rng or random.Random()
         self._budgets: dict[tuple[float, int], RetryBudget] = {}
         self.counters = Counters()
+        self._auth_seen: Mapping[str, str] | None = None
 
     # -- sending ------------------------------------------------------------------------------
     async def send(
@@ -196,7 +198,13 @@ class Dispatcher:
         auth_retry_left = auth.refreshable
         while True:
             call.stage = "token"
-            headers = {**call.headers, **await auth.headers()}
+            auth_headers = await auth.headers()
+            if auth_headers is not self._auth_seen:
+                # A new token from any AuthProvider becomes a known secret before it is sent
+                # (sources hand out the same mapping until the token changes: one check).
+                remember_header_secrets(auth_headers)
+                self._auth_seen = auth_headers
+            headers = {**call.headers, **auth_headers}
             self._remaining(call)  # a deadline already past: not sent at all
             call.stage = "response"
             call.sent += 1
@@ -369,7 +377,10 @@ class Dispatcher:
         error.attempts = list(call.attempts)
         if why is not None and len(call.attempts) > 1:
             error.attempts[-1] += f" [{why}]"
-        raise error
+        # What reaches the caller: no foreign exception (aiohttp's carry the request headers,
+        # the token among them) stays in the chain. Raised while `error` itself is the one
+        # being handled (or none is), so no new context is chained onto it.
+        raise scrub_chain(error)
 
     # -- ends ---------------------------------------------------------------------------------
     def _end_attempt(self, call: Call, slot: Slot, usage: Usage | None) -> None:

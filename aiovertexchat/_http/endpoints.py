@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
+from .._redact import remember_url_password
 from ..errors import ConfigurationError
 
 __all__ = ["PROJECT_PLACEHOLDER", "ResolvedEndpoint", "resolve_target"]
@@ -30,6 +31,50 @@ PROJECT_PLACEHOLDER = "{project}"
 _API_VERSIONS = ("v1", "v1beta1")
 _LOCATION_RE = re.compile(r"^[a-z]+(-[a-z0-9]+)*$")
 _ENDPOINT_RE = re.compile(r"^(openapi|[0-9]+)$")
+# Google's rules: a project id is 6 to 30 lowercase letters, digits and hyphens, starting with a
+# letter and not ending with a hyphen; older domain-scoped ids carry a prefix
+# ("example.com:my-project"). A project number is digits only.
+_PROJECT_ID_RE = re.compile(
+    r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*:)?"
+    r"[a-z][a-z0-9-]{4,28}[a-z0-9]$"
+)
+_PROJECT_NUMBER_RE = re.compile(r"^[0-9]{1,20}$")
+# A DNS name: dot-separated labels of letters, digits and inner hyphens, 63 characters each.
+_DNS_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DNS_NAME_RE = re.compile(rf"^{_DNS_LABEL}(?:\.{_DNS_LABEL})*$")
+
+
+def _source(name: str, from_env: bool) -> str:
+    return f"the {name} environment variable" if from_env else f"{name.lower()}="
+
+
+def _check_project(project: str, source: str) -> None:
+    if _PROJECT_ID_RE.match(project) or _PROJECT_NUMBER_RE.match(project):
+        return
+    raise ConfigurationError(
+        f"{source} {project!r} is not a Google Cloud project id or number: an id is 6 to 30 "
+        "lowercase letters, digits and hyphens, starting with a letter and not ending with a "
+        "hyphen (e.g. 'my-project-123'); a number is digits only"
+    )
+
+
+def _check_location(location: str, source: str) -> None:
+    if not _LOCATION_RE.match(location):
+        raise ConfigurationError(
+            f"{source} {location!r} does not look like a Google Cloud location "
+            "(e.g. 'us-central1' or 'global')"
+        )
+
+
+def _dedicated_host(domain: str) -> str:
+    host = domain.removeprefix("https://").rstrip("/")
+    if len(host) > 253 or not _DNS_NAME_RE.match(host):
+        raise ConfigurationError(
+            f"dedicated_domain= {domain!r} is not a DNS name: give the dedicated endpoint's "
+            "host, e.g. '1234567.us-central1-987654321.prediction.vertexai.goog' (no path, "
+            "port, query or credentials)"
+        )
+    return host.lower()
 
 
 @dataclass(frozen=True)
@@ -48,8 +93,7 @@ class ResolvedEndpoint:
         """This target with its pending project filled in."""
         if not self.pending_project:
             return self
-        if not project or "/" in project:
-            raise ConfigurationError(f"not a Google Cloud project id: {project!r}")
+        _check_project(project, "the project of Application Default Credentials")
         url = self.base_url.replace(PROJECT_PLACEHOLDER, project, 1)
         return replace(self, base_url=url, pending_project=False)
 
@@ -76,17 +120,21 @@ def vertex_base_url(
     endpoint: str = "openapi",
     api_version: str = "v1",
     dedicated_domain: str | None = None,
+    project_source: str = "project=",
+    location_source: str = "location=",
 ) -> str:
-    """The Vertex base URL for managed Gemini (`openapi`) or a deployed endpoint id."""
+    """The Vertex base URL for managed Gemini (`openapi`) or a deployed endpoint id.
+
+    Every part is checked before it becomes part of the URL (`ConfigurationError` naming the
+    setting, or the environment variable it came from: `*_source`).
+    """
     if api_version not in _API_VERSIONS:
         raise ConfigurationError(
             f"api_version must be one of {', '.join(_API_VERSIONS)}, not {api_version!r}"
         )
-    if not _LOCATION_RE.match(location):
-        raise ConfigurationError(
-            f"location {location!r} does not look like a Google Cloud location "
-            "(e.g. 'us-central1' or 'global')"
-        )
+    if project != PROJECT_PLACEHOLDER:  # filled in at first use from ADC, checked then
+        _check_project(project, project_source)
+    _check_location(location, location_source)
     if not _ENDPOINT_RE.match(endpoint):
         raise ConfigurationError(
             "endpoint must be 'openapi' (managed Gemini) or a numeric ENDPOINT_ID, "
@@ -98,19 +146,32 @@ def vertex_base_url(
             raise ConfigurationError(
                 "a dedicated endpoint domain needs the numeric endpoint id: pass endpoint='ID'"
             )
-        host = dedicated_domain.removeprefix("https://").rstrip("/")
+        host = _dedicated_host(dedicated_domain)
         # The dedicated host only serves v1 (Google's samples); keep the caller's choice anyway.
         return f"https://{host}{path}"
     return f"https://{_vertex_host(location)}{path}"
 
 
 def _clean_base_url(url: str, source: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    # A password in the URL is a secret like any token: never quoted, even in this message.
+    remember_url_password(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(
             f"{source} must be an absolute http(s) URL such as "
             f"'http://127.0.0.1:8080/v1', not {url!r}"
         )
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise ConfigurationError(
+            f"{source} must not carry a query or fragment ({url!r}): '/chat/completions' is "
+            "appended to it"
+        )
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        raise ConfigurationError(f"{source} contains spaces or control characters: {url!r}")
     url = url.rstrip("/")
     # Accept a full chat-completions URL too; people paste it from curl samples.
     return url.removesuffix("/chat/completions")
@@ -135,8 +196,14 @@ def resolve_target(
     if env_base and not explicit_vertex:
         url = _clean_base_url(env_base, "OPENAI_BASE_URL")
         return ResolvedEndpoint(url, is_vertex=_looks_like_vertex(url), from_openai_env=True)
-    project = project or env.get("GOOGLE_CLOUD_PROJECT")
-    location = location or env.get("GOOGLE_CLOUD_LOCATION")
+    project_source = _source("PROJECT", False)
+    if not project and not location:
+        project = env.get("GOOGLE_CLOUD_PROJECT")
+        project_source = _source("GOOGLE_CLOUD_PROJECT", True)
+    location_source = _source("LOCATION", False)
+    if not location:
+        location = env.get("GOOGLE_CLOUD_LOCATION")
+        location_source = _source("GOOGLE_CLOUD_LOCATION", True)
     if not project and not location:
         raise ConfigurationError(
             "no Google Cloud project: pass project=... or set GOOGLE_CLOUD_PROJECT "
@@ -153,6 +220,8 @@ def resolve_target(
         endpoint=endpoint,
         api_version=api_version,
         dedicated_domain=dedicated_domain,
+        project_source=project_source,
+        location_source=location_source,
     )
     return ResolvedEndpoint(url, is_vertex=True, pending_project=not project)
 

@@ -37,15 +37,17 @@ import msgspec
 from .._protocol.accumulate import ChunkAccumulator
 from .._protocol.decode import (
     CHUNK_DECODER,
+    DECODE_FAILURES,
+    as_decode_error,
     decode_tolerantly,
     describe_decode_failure,
     error_in_body,
-    too_deep,
     unreadable_response,
 )
 from .._protocol.error_body import parse_error_body, request_id_from_headers
 from .._protocol.headers import Headers
 from .._protocol.sse import SSEDecoder
+from .._redact import redact, scrub_chain
 from .._reliability.sizes import SizeLimits, describe_size
 from ..errors import (
     APIError,
@@ -274,12 +276,10 @@ class _StreamCore:
                                 continue  # named events other than errors carry no chunks
                             try:
                                 chunk = decode(payload)
-                            except msgspec.DecodeError:
+                            except DECODE_FAILURES:
                                 # Another server's shape: the one tolerant fallback, or the
                                 # final "unreadable" error.
                                 chunk = self._decode_tolerantly(payload)
-                            except RecursionError as exc:
-                                raise self._undecodable(payload, too_deep(exc)) from exc
                             if chunk.error:
                                 raise self._error_event(payload)
                             if metrics.first_chunk_at is None:
@@ -310,7 +310,7 @@ class _StreamCore:
         """Re-issue the request if the retry policy allows it, else raise `error`."""
         restart = self._restart
         if restart is None or self._closed:
-            raise error
+            raise scrub_chain(error)
         self._wait_began = None
         self._response.close()
         response = await restart(error, len(self.metrics.chunk_times))
@@ -399,10 +399,8 @@ class _StreamCore:
     def _decode_tolerantly(self, payload: str) -> ChatCompletionChunk:
         try:
             return decode_tolerantly(payload, ChatCompletionChunk)
-        except msgspec.DecodeError as exc:
-            raise self._undecodable(payload, exc) from exc
-        except RecursionError as exc:
-            raise self._undecodable(payload, too_deep(exc)) from exc
+        except DECODE_FAILURES as exc:
+            raise self._undecodable(payload, as_decode_error(exc)) from exc
 
     def _undecodable(self, payload: str, exc: msgspec.DecodeError) -> APIError:
         parsed = parse_error_body(payload.encode())
@@ -416,8 +414,8 @@ class _StreamCore:
         why, _ = describe_decode_failure(exc)
         # Still a StreamInterruptedError (it carries .partial); its cause marks it final.
         return StreamInterruptedError(
-            f"a chunk was {why}: {payload[:120]!r} (after {received} chunks; what arrived is "
-            "in .partial; not retried: the server already did the work)",
+            f"a chunk was {why}: {redact(payload)[:120]!r} (after {received} chunks; what "
+            "arrived is in .partial; not retried: the server already did the work)",
             partial=self.completion,
             chunks_received=received,
             cause=unreadable,

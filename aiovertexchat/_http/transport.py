@@ -17,8 +17,10 @@ from typing import NoReturn
 import aiohttp
 import anyio
 
+from .._redact import stand_in
 from .._reliability.sizes import describe_size
 from ..errors import APIConnectionError, APITimeoutError, ResponseTooLargeError, TimeoutKind
+from .network import Network
 
 __all__ = ["Response", "Transport"]
 
@@ -41,11 +43,16 @@ def _map_errors(what: str, timeout_kind: TimeoutKind) -> Iterator[None]:
         yield
     except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
         kind = _timeout_kind(exc, timeout_kind)
-        raise APITimeoutError(f"{what}: {kind} timeout", kind=kind) from exc
+        raise APITimeoutError(f"{what}: {kind} timeout", kind=kind) from stand_in(exc)
     except aiohttp.ClientError as exc:
-        # The exception text names host and port only; headers (and so tokens) never appear.
+        # aiohttp's exceptions can hold the request with its headers (the token among them) in
+        # their args and repr: the chain keeps a `RedactedError` (class name, redacted text)
+        # instead. The context still points at the original until the attempt loop scrubs
+        # the chain before the error reaches the caller (`scrub_chain`).
         detail = str(exc) or type(exc).__name__
-        raise APIConnectionError(f"{what}: {type(exc).__name__}: {detail}") from exc
+        raise APIConnectionError(
+            f"{what}: {type(exc).__name__}: {detail}"
+        ) from stand_in(exc)
 
 
 async def _within_first_byte(
@@ -226,19 +233,39 @@ class Transport:
         *,
         max_connections: int = 100,
         user_agent: str = "aiovertexchat",
+        network: Network | None = None,
     ) -> None:
         self._max_connections = max_connections
         self._user_agent = user_agent
+        self._network = network if network is not None else Network()
+        # The proxy of each URL, decided once (a client sends to one URL).
+        self._proxies: dict[str, str | None] = {}
         self._session: aiohttp.ClientSession | None = None
         self.trace_configs: list[aiohttp.TraceConfig] = []
         """aiohttp trace configs of the session (the bench's per-request timings, see
         `tracing`); read when the session is created, at the first request."""
 
+    def _proxy_for(self, url: str) -> str | None:
+        try:
+            return self._proxies[url]
+        except KeyError:
+            proxy = self._proxies[url] = self._network.proxy_for(url)
+            return proxy
+
     def _ensure_session(self) -> aiohttp.ClientSession:
         session = self._session
         if session is None:
-            connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
+            context = self._network.ssl_context
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections,
+                ttl_dns_cache=300,
+                # Verified with this context; False only when the caller turned it off.
+                ssl=context if context is not None else False,
+            )
             session = aiohttp.ClientSession(
+                # Proxies come from `Network` (the environment read once, NO_PROXY with CIDR
+                # ranges), not from aiohttp's own reading, which would also use ~/.netrc.
+                trust_env=False,
                 connector=connector,
                 headers={"User-Agent": self._user_agent},
                 # Timeouts are given per request; the session imposes none of its own.
@@ -277,6 +304,7 @@ class Transport:
                 timeout=client_timeout,
                 # Credentials go only to the configured origin: a redirect is not followed.
                 allow_redirects=False,
+                proxy=self._proxy_for(url),
             )
             if first_byte is None:
                 raw = await request

@@ -28,7 +28,8 @@ splitter; `decode_completion` normalises a whole completion once.
 Decoding never amplifies without bound: the input is capped before it gets here
 (`SizeLimits`), unknown fields are skipped without building anything, and nesting deeper than
 the interpreter's recursion limit stops msgspec with a `RecursionError` after bounded work,
-which is reported like any other unreadable answer (`too_deep`), never raised as it is.
+which is reported like any other unreadable answer, never raised as it is (`DECODE_FAILURES`
+and `as_decode_error`; invalid UTF-8 inside a string likewise).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from typing import Any, TypeVar
 import msgspec
 import msgspec.inspect as mi
 
+from .._redact import redact
 from ..errors import APIResponseValidationError, APIStatusError
 from ..types import FIELD_ALIASES, ChatCompletion, ChatCompletionChunk
 from .error_body import make_status_error, parse_error_body
@@ -49,13 +51,14 @@ from .error_body import make_status_error, parse_error_body
 __all__ = [
     "ABSENT_FINISH_REASONS",
     "CHUNK_DECODER",
+    "DECODE_FAILURES",
     "MAX_BODY_EXCERPT",
     "SENTINEL_FIELDS",
+    "as_decode_error",
     "decode_completion",
     "decode_tolerantly",
     "describe_decode_failure",
     "error_in_body",
-    "too_deep",
     "unreadable_response",
 ]
 
@@ -82,6 +85,24 @@ _PATH = re.compile(r" - at `(\$[^`]*)`$")
 
 _S = TypeVar("_S", ChatCompletion, ChatCompletionChunk)
 
+DECODE_FAILURES = (msgspec.DecodeError, RecursionError, UnicodeDecodeError)
+"""What decoding bytes a server sent can raise: besides msgspec's own errors, JSON nested past
+msgspec's depth limit raises RecursionError, and invalid UTF-8 inside a JSON string raises
+UnicodeDecodeError. Catch all three wherever a server's bytes are decoded."""
+
+
+def as_decode_error(exc: BaseException) -> msgspec.DecodeError:
+    """Any of `DECODE_FAILURES` as a `msgspec.DecodeError` saying what was wrong."""
+    if isinstance(exc, msgspec.DecodeError):
+        return exc
+    if isinstance(exc, RecursionError):
+        return msgspec.DecodeError("JSON is nested too deeply to be read")
+    if isinstance(exc, UnicodeDecodeError):
+        return msgspec.DecodeError(
+            f"JSON is malformed: invalid UTF-8 at byte {exc.start} ({exc.reason})"
+        )
+    return msgspec.DecodeError(str(exc))
+
 
 def decode_completion(
     raw: bytes, *, status: int, headers: Mapping[str, str], request_id: str | None
@@ -93,24 +114,15 @@ def decode_completion(
     """
     try:
         completion = _COMPLETION_DECODER.decode(raw)
-    except msgspec.DecodeError as strict:
+    except DECODE_FAILURES as strict:
+        # Another server's shape: the one tolerant fallback, or the final "unreadable" error.
         try:
             completion = decode_tolerantly(raw, ChatCompletion)
-        except msgspec.DecodeError as exc:
+        except DECODE_FAILURES as exc:
             raise unreadable_response(
-                raw, exc, what="a chat.completion", status=status, headers=headers,
-                request_id=request_id,
+                raw, as_decode_error(exc), what="a chat.completion", status=status,
+                headers=headers, request_id=request_id,
             ) from strict
-        except RecursionError as exc:
-            raise unreadable_response(
-                raw, too_deep(exc), what="a chat.completion", status=status, headers=headers,
-                request_id=request_id,
-            ) from exc
-    except RecursionError as exc:
-        raise unreadable_response(
-            raw, too_deep(exc), what="a chat.completion", status=status, headers=headers,
-            request_id=request_id,
-        ) from exc
     if completion.error:
         raise error_in_body(raw, headers=headers, streamed=False)
     for choice in completion.choices:
@@ -155,11 +167,6 @@ def error_in_body(
     )
 
 
-def too_deep(exc: RecursionError) -> msgspec.DecodeError:
-    """The decode failure to report for JSON nested past the recursion limit."""
-    return msgspec.DecodeError(f"JSON nested too deeply to decode ({exc})")
-
-
 def describe_decode_failure(exc: msgspec.DecodeError) -> tuple[str, str | None]:
     """Why strict decoding failed, in words, and the `$.path` where the shape was unexpected
     (None when the text is not JSON at all)."""
@@ -181,6 +188,9 @@ def unreadable_response(
 ) -> APIResponseValidationError:
     """The error for a 2xx body or event that decoding refused, saying why."""
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    # Redacted before it is cut: a secret cut in half would no longer be recognised. (Only the
+    # first 64 KiB are read for it: a huge body is not scanned whole for a 500-character quote.)
+    text = redact(text[:65536])
     excerpt = text[:MAX_BODY_EXCERPT] + ("…" if len(text) > MAX_BODY_EXCERPT else "")
     why, path = describe_decode_failure(exc)
     message = (

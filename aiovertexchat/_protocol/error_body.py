@@ -23,6 +23,7 @@ from typing import Any
 
 import msgspec
 
+from .._redact import redact
 from ..errors import (
     APIStatusError,
     AuthenticationError,
@@ -112,7 +113,8 @@ def _text_excerpt(raw: bytes) -> str:
     else:
         source = raw
     text = html.unescape(source.decode("utf-8", errors="replace"))
-    text = _SPACES.sub(" ", text).strip()
+    # Redacted before it is cut: a secret cut in half would no longer be recognised.
+    text = redact(_SPACES.sub(" ", text).strip())
     if len(text) > _MAX_QUOTED_BODY:
         text = text[:_MAX_QUOTED_BODY] + "…"
     return text
@@ -207,7 +209,8 @@ def parse_error_body(raw: bytes) -> ParsedErrorBody:
     if stripped[:1] in (b"{", b"["):
         try:
             decoded = msgspec.json.decode(stripped)
-        except (msgspec.DecodeError, RecursionError):  # deep nesting: read as text
+        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+            # (too deeply nested, or invalid UTF-8 in a string: read as text below)
             decoded = None
         # Vertex sometimes wraps the error object in a one-element list.
         first = decoded[0] if isinstance(decoded, list) and decoded else decoded

@@ -236,7 +236,8 @@ def parse_completion(completion: ChatCompletion, fmt: ResponseFormat) -> ParsedC
         if raw and message.refusal is None:
             try:
                 value = fmt.validate(raw)
-            except (msgspec.DecodeError, ValueError) as exc:
+            # (RecursionError: JSON nested past the decoder's depth limit)
+            except (msgspec.DecodeError, ValueError, RecursionError) as exc:
                 # pydantic's ValidationError is a ValueError; msgspec's errors are DecodeErrors.
                 excerpt = raw if len(raw) <= 200 else raw[:200] + "..."
                 raise InvalidJSONError(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from .._auth.google import AuthStats
 from .._auth.sources import AuthProvider, TokenFunc
+from .._http.network import SSLOption
 from .._http.stream import ChatStream, StreamMetrics
 from .._protocol.given import NOT_GIVEN, NotGiven, Omit
 from .._protocol.message_params import MessageParam
@@ -617,6 +618,9 @@ class VertexChat:
         max_connections: int | None = None,
         default_headers: Mapping[str, str] | None = None,
         default_query: Mapping[str, object] | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        ssl: SSLOption = None,
         environ: Mapping[str, str] | None = None,
         size_limits: SizeLimits | None = None,
     ) -> None:
@@ -626,8 +630,8 @@ class VertexChat:
             max_concurrency=max_concurrency, min_concurrency=min_concurrency,
             adaptive_concurrency=adaptive_concurrency, rate_limit=rate_limit, retry=retry,
             max_retries=max_retries, timeout=timeout, max_connections=max_connections,
-            default_headers=default_headers, default_query=default_query, environ=environ,
-            size_limits=size_limits,
+            default_headers=default_headers, default_query=default_query, proxy=proxy,
+            trust_env=trust_env, ssl=ssl, environ=environ, size_limits=size_limits,
         )
         self._loop = LoopThread()
         self._owner: VertexChat = self

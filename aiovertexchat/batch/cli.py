@@ -25,6 +25,7 @@ from ..cli import report
 from ..cli.options import (
     add_credential_options,
     add_emulator_knobs,
+    add_network_options,
     add_target_options,
     duration,
     format_duration,
@@ -120,6 +121,7 @@ def register(subparsers: Any) -> None:
     # Shared with chat and bench (added last: the resume command lists flags in this order).
     add_target_options(p)
     add_credential_options(p)
+    add_network_options(p)
     add_emulator_knobs(p)
     p.set_defaults(batch_parser=p, handler=command)
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from .._redact import redact, redact_json
 from ..errors import APIStatusError, classify_failure
 from ..types import ChatCompletion, Usage
 
@@ -112,13 +113,14 @@ class BatchResult:
                     "error": None}
         error = self.error or RuntimeError("no completion and no error")
         response = None
+        # Text written to a file leaves the library: redacted here too, whatever raised it.
         if isinstance(error, APIStatusError):
             response = {
                 "status_code": error.status_code,
                 "request_id": error.request_id,
-                "body": error.body,
+                "body": redact_json(error.body),
             }
-        message = str(error) or type(error).__name__
+        message = redact(str(error)) or type(error).__name__
         return {
             "id": record_id,
             "custom_id": self.custom_id,

@@ -17,9 +17,11 @@ from ..cli import report
 from ..cli.options import (
     add_credential_options,
     add_emulator_knobs,
+    add_network_options,
     add_target_options,
     api_keys_by_target,
     duration,
+    network_options,
     vertex_base_url,
 )
 from ..cli.report import UsageError
@@ -116,6 +118,7 @@ def register(subparsers: Any) -> None:
                        emulator_help="measure the embedded emulator (the default without "
                        "a target)")
     add_credential_options(p, per_target=True)
+    add_network_options(p)  # for targets other than the embedded emulator
 
     load = p.add_argument_group("load")
     kind = load.add_mutually_exclusive_group()
@@ -256,8 +259,10 @@ def _targets(args: argparse.Namespace) -> list[Target]:
     if args.emulator or not targets:
         targets.append(Target(EMULATOR))
     keys = api_keys_by_target(args, [t.name for t in targets])
+    network = network_options(args)
     return [
-        Target(t.name, t.base_url, t.model, keys.get(t.name), t.client_options)
+        Target(t.name, t.base_url, t.model, keys.get(t.name),
+               t.client_options if t.base_url is None else {**network, **t.client_options})
         for t in targets
     ]
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .._http.tracing import ConnectionTimings, measuring
+from .._redact import redact
 from ..client import AsyncVertexChat
 from ..errors import APIError, classify_failure
 from .arrivals import ArrivalProcess, arrival_offsets
@@ -280,7 +281,8 @@ def _connection(record: RequestRecord, timings: ConnectionTimings | None) -> Non
 def _failed(record: RequestRecord, exc: APIError) -> None:
     failure = classify_failure(exc)
     record.error = failure.error_class
-    record.error_message = str(exc)[:_MAX_ERROR_TEXT]
+    # Written to the CSV/JSONL files: redacted before it is cut (half a secret is still one).
+    record.error_message = redact(str(exc))[:_MAX_ERROR_TEXT]
     record.status_code = failure.status
 
 

@@ -385,6 +385,8 @@ def _make_client(target: Target, base_url: str, pool: int) -> AsyncVertexChat:
         "max_connections": pool,
         "max_concurrency": None,
         "retry": RetryPolicy.never(),
+        # The embedded emulator is on 127.0.0.1: never through a proxy named by HTTP_PROXY.
+        **({"trust_env": False} if target.is_emulator else {}),
         **target.client_options,
     }
     api_key = target.api_key if target.api_key is not None else (

@@ -13,6 +13,7 @@ from ..client import AsyncVertexChat
 from .options import (
     add_credential_options,
     add_emulator_knobs,
+    add_network_options,
     add_target_options,
     open_client,
     resolve,
@@ -34,6 +35,7 @@ def register_chat(subparsers: Any) -> None:
     p.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
     add_target_options(p)
     add_credential_options(p)
+    add_network_options(p)
     add_emulator_knobs(p, ttft=0.05, itl=0.01)
     p.set_defaults(handler=chat_command)
 

@@ -97,6 +97,34 @@ def add_credential_options(parser: argparse.ArgumentParser, *, per_target: bool 
                             help="read the token from environment variable VAR")
 
 
+def add_network_options(parser: argparse.ArgumentParser) -> None:
+    """`--proxy`, `--ca-bundle`, `--insecure`: how requests (and token refreshes) reach the
+    server. Without them the client reads HTTPS_PROXY / HTTP_PROXY / NO_PROXY and trusts the
+    system's CA store."""
+    group = parser.add_argument_group("network")
+    group.add_argument("--proxy", metavar="URL",
+                       help="proxy for every request, token refreshes included "
+                       "(default: HTTPS_PROXY / HTTP_PROXY, minus NO_PROXY)")
+    tls = group.add_mutually_exclusive_group()
+    tls.add_argument("--ca-bundle", metavar="PATH",
+                     help="trust the CA certificates in this PEM file (or hashed "
+                     "directory) instead of the system's")
+    tls.add_argument("--insecure", action="store_true",
+                     help="do not verify TLS certificates (warns; never in production)")
+
+
+def network_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The `AsyncVertexChat` arguments the network flags ask for (none when not given)."""
+    options: dict[str, Any] = {}
+    if getattr(args, "proxy", None) is not None:
+        options["proxy"] = args.proxy
+    if getattr(args, "insecure", False):
+        options["ssl"] = False
+    elif getattr(args, "ca_bundle", None) is not None:
+        options["ssl"] = args.ca_bundle
+    return options
+
+
 def add_emulator_knobs(
     parser: argparse.ArgumentParser, *, ttft: float = 0.0, itl: float = 0.0,
     title: str = "embedded emulator (with --emulator)",
@@ -196,11 +224,13 @@ def resolve(args: argparse.Namespace) -> Setup:
         if vertex:
             flags = ", ".join(_VERTEX_FLAGS[p] for p in vertex)
             raise UsageError(f"--emulator cannot be combined with {flags}")
-        return Setup({"api_key": key or _EMULATOR_TOKEN}, config_from_options(args))
+        # The embedded emulator is on this machine: never reached through a proxy.
+        return Setup({"api_key": key or _EMULATOR_TOKEN, "trust_env": False},
+                     config_from_options(args))
     if vertex and getattr(args, "base_url", None):
         flags = ", ".join(_VERTEX_FLAGS[p] for p in vertex)
         raise UsageError(f"--base-url cannot be combined with {flags}")
-    options: dict[str, Any] = dict(vertex)
+    options: dict[str, Any] = {**vertex, **network_options(args)}
     if getattr(args, "base_url", None):
         options["base_url"] = args.base_url
     if key is not None:

@@ -288,7 +288,7 @@ async def test_application_default_credentials_from_key_file(
 
 
 async def test_missing_adc_is_a_clear_error_at_first_use(no_adc: None) -> None:
-    client = AsyncVertexChat(project="p", location="us-central1", environ={})
+    client = AsyncVertexChat(project="my-project", location="us-central1", environ={})
     assert "auth=google" in repr(client)  # chosen by default, and constructing did no I/O
     async with client:
         for _ in range(2):  # discovery is not retried: the second request fails at once

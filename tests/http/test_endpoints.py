@@ -14,56 +14,56 @@ def resolve(environ: dict[str, str] | None = None, **kwargs: object) -> str:
 
 
 def test_regional_managed() -> None:
-    assert resolve(project="p", location="us-central1") == (
-        "https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1"
+    assert resolve(project="my-project", location="us-central1") == (
+        "https://us-central1-aiplatform.googleapis.com/v1/projects/my-project/locations/us-central1"
         "/endpoints/openapi/chat/completions"
     )
 
 
 def test_global_host_has_no_location_prefix() -> None:
-    assert resolve(project="p", location="global", api_version="v1beta1") == (
-        "https://aiplatform.googleapis.com/v1beta1/projects/p/locations/global"
+    assert resolve(project="my-project", location="global", api_version="v1beta1") == (
+        "https://aiplatform.googleapis.com/v1beta1/projects/my-project/locations/global"
         "/endpoints/openapi/chat/completions"
     )
 
 
 def test_self_deployed_endpoint() -> None:
-    assert resolve(project="p", location="europe-west4", endpoint="1234567") == (
-        "https://europe-west4-aiplatform.googleapis.com/v1/projects/p/locations/europe-west4"
+    assert resolve(project="my-project", location="europe-west4", endpoint="1234567") == (
+        "https://europe-west4-aiplatform.googleapis.com/v1/projects/my-project/locations/europe-west4"
         "/endpoints/1234567/chat/completions"
     )
 
 
 def test_dedicated_endpoint_host() -> None:
     url = resolve(
-        project="p", location="us-central1", endpoint="42",
+        project="my-project", location="us-central1", endpoint="42",
         dedicated_domain="42.us-central1-987.prediction.vertexai.goog",
     )
     assert url == (
-        "https://42.us-central1-987.prediction.vertexai.goog/v1/projects/p/locations/"
+        "https://42.us-central1-987.prediction.vertexai.goog/v1/projects/my-project/locations/"
         "us-central1/endpoints/42/chat/completions"
     )
 
 
 def test_dedicated_needs_numeric_endpoint() -> None:
     with pytest.raises(ConfigurationError, match="numeric endpoint id"):
-        vertex_base_url(project="p", location="us-central1", dedicated_domain="x.goog")
+        vertex_base_url(project="my-project", location="us-central1", dedicated_domain="x.goog")
 
 
 def test_base_url_wins_and_is_normalised() -> None:
-    assert resolve(base_url="http://127.0.0.1:9/v1/", project="p") == (
+    assert resolve(base_url="http://127.0.0.1:9/v1/", project="my-project") == (
         "http://127.0.0.1:9/v1/chat/completions"
     )
     assert resolve(base_url="http://h/v1/chat/completions") == "http://h/v1/chat/completions"
 
 
 def test_environment_fallbacks() -> None:
-    env = {"GOOGLE_CLOUD_PROJECT": "envp", "GOOGLE_CLOUD_LOCATION": "asia-east1"}
-    assert "/projects/envp/locations/asia-east1/" in resolve(env)
+    env = {"GOOGLE_CLOUD_PROJECT": "env-project", "GOOGLE_CLOUD_LOCATION": "asia-east1"}
+    assert "/projects/env-project/locations/asia-east1/" in resolve(env)
     env["OPENAI_BASE_URL"] = "http://localhost:8000/v1"
     assert resolve(env) == "http://localhost:8000/v1/chat/completions"
     # Explicit Vertex arguments beat OPENAI_BASE_URL from the environment.
-    assert "/projects/argp/" in resolve(env, project="argp")
+    assert "/projects/arg-project/" in resolve(env, project="arg-project")
 
 
 def test_openai_env_target_is_marked() -> None:
@@ -79,10 +79,12 @@ def test_openai_env_target_is_marked() -> None:
     ("kwargs", "env", "needle"),
     [
         ({}, {}, "GOOGLE_CLOUD_PROJECT"),
-        ({"project": "p"}, {}, "GOOGLE_CLOUD_LOCATION"),
-        ({"project": "p", "location": "us-central1", "api_version": "v2"}, {}, "api_version"),
-        ({"project": "p", "location": "US Central"}, {}, "location"),
-        ({"project": "p", "location": "us-central1", "endpoint": "my-ep"}, {}, "ENDPOINT_ID"),
+        ({"project": "my-project"}, {}, "GOOGLE_CLOUD_LOCATION"),
+        ({"project": "my-project", "location": "us-central1", "api_version": "v2"}, {},
+         "api_version"),
+        ({"project": "my-project", "location": "US Central"}, {}, "location"),
+        ({"project": "my-project", "location": "us-central1", "endpoint": "my-ep"}, {},
+         "ENDPOINT_ID"),
         ({"base_url": "localhost:8080"}, {}, "absolute http"),
     ],
 )
