@@ -20,6 +20,9 @@ __all__ = ["UsageError", "error", "for_cli", "library_log_to_stderr"]
 _FLAG_WORDS: tuple[tuple[str, str], ...] = (
     ("pass project=...", "give --project"),
     ("pass location=...", "give --location"),
+    ("project= '", "--project '"),
+    ("location= '", "--location '"),
+    ("dedicated_domain= '", "the dedicated domain '"),
     ("pass base_url=... / set OPENAI_BASE_URL", "give --base-url / set OPENAI_BASE_URL"),
     ("base_url must be", "--base-url must be"),
     ("api_version must be", "--api-version must be"),

@@ -157,7 +157,7 @@ async def test_token_never_in_repr_or_errors(emulator: Emulator) -> None:
 
 
 async def test_default_auth_for_vertex_and_stats_for_other_sources(emulator: Emulator) -> None:
-    vertex = AsyncVertexChat(project="p", location="europe-west4", environ={})
+    vertex = AsyncVertexChat(project="my-project", location="europe-west4", environ={})
     assert isinstance(vertex._auth, GoogleAuth)
     assert vertex.auth_stats is not None and vertex.auth_stats.refreshes == 0
     assert vertex.auth_stats.expires_in is None and vertex.auth_stats.kind == "google"

@@ -291,14 +291,15 @@ def test_resolve_turns_flags_into_client_arguments(monkeypatch: pytest.MonkeyPat
     assert setup.client_options == {"base_url": "http://h/v1", "api_key": "from-env"}
     assert setup.emulator is None
     assert "from-env" not in repr(setup)
-    vertex = resolve(args_for("--project", "p", "--location", "global", "--endpoint", "123",
-                              "--api-version", "v1beta1", "--api-key", "k"))
-    assert vertex.client_options == {"project": "p", "location": "global", "endpoint": "123",
-                                     "api_version": "v1beta1", "api_key": "k"}
+    vertex = resolve(args_for("--project", "my-project", "--location", "global",
+                              "--endpoint", "123", "--api-version", "v1beta1", "--api-key", "k"))
+    assert vertex.client_options == {"project": "my-project", "location": "global",
+                                     "endpoint": "123", "api_version": "v1beta1", "api_key": "k"}
     assert resolve(args_for()).client_options == {}  # the client's own resolution applies
     embedded = resolve(args_for("--emulator", "--emulator-ttft", "0s", "--emulator-fault", "503",
                                 "--emulator-fault-rate", "0.25"))
-    assert embedded.emulator is not None and embedded.client_options == {"api_key": "emulator"}
+    assert embedded.emulator is not None and embedded.client_options == {
+        "api_key": "emulator", "trust_env": False}
     assert (embedded.emulator.ttft, embedded.emulator.itl) == (0.0, 0.01)  # chat's itl default
     assert embedded.emulator.faults == (Fault.parse("503"),)
     assert embedded.emulator.fault_rate == 0.25
@@ -306,7 +307,7 @@ def test_resolve_turns_flags_into_client_arguments(monkeypatch: pytest.MonkeyPat
 
 @pytest.mark.parametrize(
     ("argv", "words"),
-    [(["--emulator", "--project", "p"], "--emulator cannot be combined with --project"),
+    [(["--emulator", "--project", "my-project"], "--emulator cannot be combined with --project"),
      (["--base-url", "http://h/v1", "--location", "l"],
       "--base-url cannot be combined with --location"),
      (["--api-key-env", "AIOVERTEXCHAT_TEST_UNSET"], "AIOVERTEXCHAT_TEST_UNSET is not set")],
@@ -330,16 +331,16 @@ def test_api_key_flags_by_target(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_bench_vertex_flags_make_a_vertex_target() -> None:
-    args = _parser().parse_args(["bench", "--project", "p", "--location", "us-central1",
+    args = _parser().parse_args(["bench", "--project", "my-project", "--location", "us-central1",
                                  "--api-key", "k"])
     (target,) = build_config(args).targets
     assert (target.name, target.api_key) == ("vertex", "k")
-    assert target.base_url == ("https://us-central1-aiplatform.googleapis.com/v1/projects/p/"
+    assert target.base_url == ("https://us-central1-aiplatform.googleapis.com/v1/projects/my-project/"
                                "locations/us-central1/endpoints/openapi")
 
 
 def test_bench_vertex_flags_errors_name_flags(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "--project", "p"]) == 2
+    assert main(["bench", "--project", "my-project"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no Google Cloud location: give --location")
     assert "location=" not in err
@@ -399,7 +400,7 @@ def test_chat_401_with_a_wrong_token_gives_no_flag_hint(
 def test_bare_model_on_a_managed_vertex_url_is_one_line_and_exit_2(
     capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = "http://127.0.0.1:9/v1/projects/p/locations/us-central1/endpoints/openapi"
+    url = "http://127.0.0.1:9/v1/projects/my-project/locations/us-central1/endpoints/openapi"
     for extra in ([], ["--no-stream"]):
         code = main(["chat", "hi", "--base-url", url, "--api-key", "t",
                      "--model", "gemini-2.5-flash", *extra])
@@ -413,10 +414,10 @@ def test_bare_model_on_a_managed_vertex_url_is_one_line_and_exit_2(
 @pytest.mark.parametrize(
     ("argv", "words", "python_words"),
     [([], "give --project or set GOOGLE_CLOUD_PROJECT (or give --base-url", "project="),
-     (["--project", "p"], "give --location or set GOOGLE_CLOUD_LOCATION", "location="),
-     (["--project", "p", "--location", "us-central1", "--endpoint", "x"],
+     (["--project", "my-project"], "give --location or set GOOGLE_CLOUD_LOCATION", "location="),
+     (["--project", "my-project", "--location", "us-central1", "--endpoint", "x"],
       "--endpoint must be 'openapi'", "endpoint must"),
-     (["--project", "p", "--location", "us-central1", "--api-version", "v9"],
+     (["--project", "my-project", "--location", "us-central1", "--api-version", "v9"],
       "--api-version must be one of", "api_version"),
      (["--base-url", "ftp://x"], "--base-url must be an absolute http(s) URL", "base_url")],
 )
@@ -446,7 +447,7 @@ def test_the_credentials_error_prints_once(
 ) -> None:
     # No usable Application Default Credentials, found without any network call.
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/aiovertexchat-key.json")
-    code = main(["chat", "hi", "--project", "p", "--location", "us-central1"])
+    code = main(["chat", "hi", "--project", "my-project", "--location", "us-central1"])
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("no Google credentials found") == 1, err

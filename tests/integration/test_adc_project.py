@@ -121,9 +121,9 @@ async def test_no_adc_at_all_fails_at_first_use_not_construction(
 
 
 def test_an_explicit_or_environment_project_needs_no_lookup(discoveries: list[int]) -> None:
-    env = {"GOOGLE_CLOUD_PROJECT": "envp", "GOOGLE_CLOUD_LOCATION": "europe-west4"}
-    assert "/projects/envp/locations/europe-west4/" in AsyncVertexChat(environ=env).base_url
-    assert "/projects/argp/" in AsyncVertexChat(project="argp", environ=env).base_url
+    env = {"GOOGLE_CLOUD_PROJECT": "env-project", "GOOGLE_CLOUD_LOCATION": "europe-west4"}
+    assert "/projects/env-project/locations/europe-west4/" in AsyncVertexChat(environ=env).base_url
+    assert "/projects/arg-project/" in AsyncVertexChat(project="arg-project", environ=env).base_url
     with pytest.raises(ConfigurationError, match="GOOGLE_CLOUD_PROJECT"):
         AsyncVertexChat(environ={})  # neither project nor location: nothing to go on
     assert discoveries == []

@@ -43,13 +43,13 @@ def test_unknown_keyword_is_refused_before_sending() -> None:
 
 
 async def test_managed_endpoint_requires_publisher_prefix() -> None:
-    async with AsyncVertexChat(project="p", location="us-central1", api_key="k") as client:
+    async with AsyncVertexChat(project="my-project", location="us-central1", api_key="k") as client:
         with pytest.raises(ValueError, match=r"google/gemini-2\.5-flash"):
             await client.chat.completions.create(model="gemini-2.5-flash", messages=HELLO)
 
 
 async def test_vertex_path_on_emulator(emulator: Emulator) -> None:
-    base = f"{emulator.url}/v1beta1/projects/p/locations/us-central1/endpoints/openapi"
+    base = f"{emulator.url}/v1beta1/projects/my-project/locations/us-central1/endpoints/openapi"
     async with AsyncVertexChat(base_url=base, api_key="k") as client:
         completion = await client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=2)
         assert completion.choices[0].finish_reason == "length"

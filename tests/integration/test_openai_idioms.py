@@ -369,7 +369,7 @@ async def test_api_key_set_after_construction_is_used_next(emu: Emulator) -> Non
 
 async def test_api_key_replaces_default_google_auth(emu: Emulator) -> None:
     emu.state.config.accepted_tokens = frozenset({"good"})
-    client = AsyncVertexChat(project="p", location="us-central1", environ={})
+    client = AsyncVertexChat(project="my-project", location="us-central1", environ={})
     assert client.api_key is None and client.auth_stats is not None  # ADC by default
     client.api_key = "good"
     client._url = emu.vertex_base_url() + "/chat/completions"  # the Vertex host, faked
