@@ -30,6 +30,7 @@ from ._reliability.concurrency import ConcurrencyLimiter
 from ._reliability.ratelimit import RateLimit, RateLimiter
 from ._reliability.retry import RetryPolicy
 from ._reliability.timeouts import Timeouts, as_timeouts
+from ._telemetry import make_observer
 from .errors import (
     ConfigurationError,
     InvalidRequestError,
@@ -153,7 +154,7 @@ class Completions:
         )
         call = client._call(
             body, params, stream=stream, extra_headers=extra_headers, timeout=timeout,
-            retry=retry,
+            retry=retry, model=model,
         )
         await client._ensure_started()
         dispatcher = client._dispatcher
@@ -297,6 +298,16 @@ class AsyncVertexChat:
         max_connections: connection pool size (default: `max_concurrency`, or 100).
         default_headers: headers sent with every request.
         environ: the environment to read instead of `os.environ` (tests, sandboxes).
+        telemetry: OpenTelemetry traces and metrics of every call (default True; README
+            "Telemetry"). Takes effect only when `opentelemetry-api` is installed (the `otel`
+            extra); without it, or with False, nothing of OpenTelemetry is imported or run.
+            Message content is recorded only with OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
+            set to true (read from `environ`).
+        tracer_provider: the `TracerProvider` spans go to (default None: the global one).
+        meter_provider: the `MeterProvider` metrics go to (default None: the global one).
+        trace_propagation: send the W3C trace context (`traceparent`, through the configured
+            propagators) with each request, so a traced server joins the caller's trace
+            (default True).
 
     Raises:
         ConfigurationError: settings that cannot work together or are malformed (an unknown
@@ -326,6 +337,10 @@ class AsyncVertexChat:
         max_connections: int | None = None,
         default_headers: Mapping[str, str] | None = None,
         environ: Mapping[str, str] | None = None,
+        telemetry: bool = True,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        trace_propagation: bool = True,
     ) -> None:
         env = os.environ if environ is None else environ
         self._target: ResolvedEndpoint = resolve_target(
@@ -356,6 +371,16 @@ class AsyncVertexChat:
             policy=retry if retry is not None else RetryPolicy(),
             sleep=asyncio.sleep,
         )
+        if telemetry:
+            self._dispatcher.observer = make_observer(
+                url=self._url,
+                limiter=self._dispatcher.limiter,
+                rate_limiter=self._dispatcher.rate_limiter,
+                tracer_provider=tracer_provider,
+                meter_provider=meter_provider,
+                propagate=trace_propagation,
+                environ=env,
+            )
         self._started = False
         self._closed = False
         self.chat = Chat(self)
@@ -496,6 +521,7 @@ class AsyncVertexChat:
         extra_headers: Mapping[str, str] | None,
         timeout: Timeouts | float | None,
         retry: RetryPolicy | None,
+        model: str | None = None,
     ) -> Call:
         headers = {**(_SSE_HEADERS if stream else _JSON_HEADERS), **self._default_headers}
         if extra_headers:
@@ -513,4 +539,6 @@ class AsyncVertexChat:
             timeouts=as_timeouts(timeout, self._timeouts),
             policy=retry if retry is not None else self._dispatcher.policy,
             token_estimate=estimate,
+            model=model,
+            params=params,
         )

@@ -23,7 +23,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .._auth.sources import AuthProvider
 from .._protocol.decode import decode_completion
@@ -33,6 +33,7 @@ from .._reliability.concurrency import ConcurrencyLimiter, Slot
 from .._reliability.ratelimit import RateLimiter
 from .._reliability.retry import RetryBudget, RetryPolicy, error_summary, retry_after_seconds
 from .._reliability.timeouts import Timeouts
+from .._telemetry import WAIT_GATE, WAIT_RATE, WAIT_TOKEN
 from ..errors import (
     APIError,
     APIStatusError,
@@ -42,6 +43,9 @@ from ..errors import (
 from ..types import ChatCompletion, ChatCompletionChunk, ResponseInfo, Usage
 from .stream import ChatStream, StreamMetrics
 from .transport import Response, Transport
+
+if TYPE_CHECKING:
+    from .._telemetry import CallTrace, Observer
 
 __all__ = ["Call", "Dispatcher", "Lease"]
 
@@ -62,6 +66,11 @@ class Call:
     started: float = field(default_factory=time.monotonic)
     attempts: list[str] = field(default_factory=list)
     sent: int = 0
+    # For telemetry only (read when it is on): the model and parameters as the caller gave
+    # them, and the call's trace once it has started.
+    model: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    trace: CallTrace | None = None
 
     @property
     def deadline(self) -> float | None:
@@ -102,6 +111,7 @@ class Dispatcher:
         policy: RetryPolicy,
         sleep: Callable[[float], Awaitable[object]],
         rng: random.Random | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self._transport = transport
         self._auth = auth
@@ -113,6 +123,8 @@ class Dispatcher:
         self._rng = rng or random.Random()
         self._budgets: dict[tuple[float, int], RetryBudget] = {}
         self.counters = Counters()
+        # Telemetry (None: off, and then the loop makes no telemetry call at all).
+        self.observer = observer
 
     # -- sending ------------------------------------------------------------------------------
     async def send(
@@ -129,8 +141,10 @@ class Dispatcher:
         """
         if count:
             self.counters.requests += 1
+        trace = call.trace
         while True:
-            slot = await self.limiter.acquire()
+            acquire = self.limiter.acquire()
+            slot = await (acquire if trace is None else trace.timed(WAIT_GATE, acquire))
             try:
                 response = await self._attempt(call, on_admitted)
             except APIError as error:
@@ -143,16 +157,25 @@ class Dispatcher:
             self.limiter.on_success()
             if call.sent == 1:
                 self._earn(call.policy)
+            if trace is not None:
+                trace.answered(call.sent, response.status)
             return Lease(self, call, response, slot)
 
     async def _attempt(self, call: Call, on_admitted: Callable[[], None] | None) -> Response:
+        trace = call.trace
         if self.rate_limiter is not None:
-            await self.rate_limiter.acquire(call.token_estimate)
+            taken = self.rate_limiter.acquire(call.token_estimate)
+            await (taken if trace is None else trace.timed(WAIT_RATE, taken))
         if on_admitted is not None:
             on_admitted()
         auth_retry_left = self._auth.refreshable
         while True:
-            headers = {**call.headers, **await self._auth.headers()}
+            auth = self._auth.headers()
+            headers = {
+                **call.headers, **await (auth if trace is None else trace.timed(WAIT_TOKEN, auth))
+            }
+            if trace is not None:
+                trace.inject(headers)
             total = self._remaining(call)
             call.sent += 1
             self.counters.attempts += 1
@@ -191,6 +214,21 @@ class Dispatcher:
     # -- a call's two shapes -----------------------------------------------------------------
     async def complete(self, call: Call) -> ChatCompletion:
         """Run a non-streamed call to its decoded completion (or its final error)."""
+        observer = self.observer
+        if observer is None:
+            return await self._complete(call)
+        trace = call.trace = observer.start_call(
+            model=call.model, params=call.params, body=call.body, stream=False
+        )
+        try:
+            completion = await self._complete(call)
+        except BaseException as error:
+            trace.failed(error, call.sent)
+            raise
+        trace.completed(completion, call.sent)
+        return completion
+
+    async def _complete(self, call: Call) -> ChatCompletion:
         while True:
             lease = await self.send(call)
             response = lease.response
@@ -225,10 +263,21 @@ class Dispatcher:
 
         `new_chunk_hook` makes the per-chunk rewriter (thought separation) for each attempt.
         """
+        observer = self.observer
+        trace = None
+        if observer is not None:
+            trace = call.trace = observer.start_call(
+                model=call.model, params=call.params, body=call.body, stream=True
+            )
         metrics = StreamMetrics(started_at=time.perf_counter())
         # `started_at` is when the request is about to be sent: after any wait for a slot or
         # a rate token, so TTFT measures the server, not our own queue.
-        lease = await self.send(call, on_admitted=lambda: _restart_clock(metrics))
+        try:
+            lease = await self.send(call, on_admitted=lambda: _restart_clock(metrics))
+        except BaseException as error:
+            if trace is not None:
+                trace.failed(error, call.sent)
+            raise
         metrics.headers_at = time.perf_counter()
         attempt = _StreamAttempt(self, call, lease)
         return ChatStream(
@@ -239,6 +288,7 @@ class Dispatcher:
             restart=attempt.restart,
             new_chunk_hook=new_chunk_hook,
             idle_timeout=call.timeouts.idle,
+            on_end=None if trace is None else attempt.ended,
         )
 
     # -- failures -----------------------------------------------------------------------------
@@ -288,11 +338,15 @@ class Dispatcher:
                 f"the total deadline ({call.timeouts.total:g} s) leaves no time for a retry",
             )
         counters.retries[cause] += 1
+        if call.trace is not None:
+            call.trace.retrying(call.sent, error, cause, delay)
         if delay > 0:
             await self._sleep(delay)
 
     def _give_up(self, call: Call, error: APIError, why: str | None) -> NoReturn:
         self.counters.failures += 1
+        if call.trace is not None:
+            call.trace.gave_up(call.sent, error, why)
         error.attempts = list(call.attempts)
         if why is not None and len(call.attempts) > 1:
             error.attempts[-1] += f" [{why}]"
@@ -377,6 +431,12 @@ class _StreamAttempt:
 
     def end(self, usage: Usage | None) -> None:
         self.lease.end(usage)
+
+    def ended(self, stream: ChatStream, error: BaseException | None) -> None:
+        """The stream's end, for telemetry (only given to the stream when it is on)."""
+        trace = self.call.trace
+        if trace is not None:
+            trace.stream_ended(stream, error, self.call.sent)
 
     async def restart(self, error: APIError, chunks_shown: int) -> Response:
         """Re-issue the call if the retry policy allows it (after its backoff), else raise

@@ -128,12 +128,16 @@ class ChatStream:
         new_chunk_hook: Callable[[], ChunkHook | None] | None = None,
         idle_timeout: float | None = None,
         max_event_size: int = 64 * 1024 * 1024,
+        on_end: Callable[[ChatStream, BaseException | None], None] | None = None,
     ) -> None:
         self._response = response
         self._max_event_size = max_event_size
         self._decoder = SSEDecoder(max_event_size=max_event_size)
         self._accumulator = ChunkAccumulator()
         self._on_close = on_close
+        # Telemetry's end of the call (None when it is off): the stream and what ended it.
+        self._on_end = on_end
+        self._end_error: BaseException | None = None
         self._restart = restart
         self._closed = False
         self._finished = False
@@ -245,6 +249,9 @@ class ChatStream:
                 except APIError as exc:
                     failure = exc
                 await self._recover(failure)
+        except BaseException as exc:  # kept for `on_end`: a failure, a cancellation, a close
+            self._end_error = exc
+            raise
         finally:
             self._close(clean=self._finished)
 
@@ -372,6 +379,10 @@ class ChatStream:
         on_close, self._on_close = self._on_close, None
         if on_close is not None:
             on_close(self._accumulator.usage)
+        on_end, self._on_end = self._on_end, None
+        if on_end is not None:
+            error, self._end_error = self._end_error, None  # no cycle through the traceback
+            on_end(self, error)
 
     async def aclose(self) -> None:
         """Stop reading and release the connection. Safe to call more than once."""
