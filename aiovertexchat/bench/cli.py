@@ -14,10 +14,12 @@ from ..cli.options import (
     add_credential_options,
     add_emulator_knobs,
     add_target_options,
+    add_telemetry_options,
     api_keys_by_target,
     duration,
     vertex_base_url,
 )
+from ..cli.otlp import telemetry_job
 from ..cli.report import UsageError
 from ..emulator.cli import config_from_options
 from .arrivals import ArrivalProcess
@@ -138,6 +140,7 @@ def register(subparsers: Any) -> None:
                        help="client-health limits beyond which a run is flagged invalid")
 
     add_emulator_knobs(p, ttft=0.05, itl=0.005, title="embedded emulator")
+    add_telemetry_options(p)
 
     out = p.add_argument_group("output")
     out.add_argument("--json", metavar="OUT.json", help="summary as JSON")
@@ -258,7 +261,8 @@ async def command(args: argparse.Namespace) -> int:
         config.on_point = _progress
         print("running the benchmark...", file=sys.stderr, flush=True)
     try:
-        result = await run_bench(config)
+        with telemetry_job(args, "bench"):
+            result = await run_bench(config)
     except (ValueError, RuntimeError) as exc:
         # A configuration the client refuses (ConfigurationError is a ValueError), or an
         # embedded emulator that did not start. API errors never get here: they are results.
