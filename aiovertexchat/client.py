@@ -440,6 +440,8 @@ class AsyncVertexChat:
         if self._closed:
             return
         self._closed = True
+        if self._dispatcher.observer is not None:
+            self._dispatcher.observer.close()
         try:
             await self._auth.aclose()
         finally:

@@ -108,6 +108,9 @@ class Observer(Protocol):
         """Open the trace of one call (its span starts now, under the current context)."""
         ...
 
+    def close(self) -> None:
+        """The client closed: its limiter leaves the gauges."""
+
 
 def make_observer(
     *,

@@ -259,6 +259,9 @@ class OTelObserver:
                 span.set_attribute(names.INPUT_MESSAGES, messages)
         return _Trace(self, span, metric_attrs, model)
 
+    def close(self) -> None:
+        self.instruments.observers.discard(self)
+
 
 class _Trace:
     """One call: its span, the attributes its metrics carry, its waits and its clock."""

@@ -12,10 +12,11 @@ from . import names
 
 __all__ = ["provider_name", "server_of"]
 
-# (host suffix, provider). A suffix starting with "." matches subdomains only; others match the
-# host itself or any subdomain of it.
+# (host suffix, provider). A suffix starting with "." or "-" matches hosts ending with it (Vertex
+# regions are `{location}-aiplatform...`); others match the host itself or any subdomain of it.
 _HOSTS: tuple[tuple[str, str], ...] = (
     ("aiplatform.googleapis.com", "gcp.vertex_ai"),
+    ("-aiplatform.googleapis.com", "gcp.vertex_ai"),
     (".prediction.vertexai.goog", "gcp.vertex_ai"),
     ("generativelanguage.googleapis.com", "gcp.gemini"),
     ("api.openai.com", "openai"),
@@ -39,7 +40,7 @@ def provider_name(host: str) -> str:
     """The conventions' provider value for `host` ("gcp.vertex_ai", "openai", ... or "_OTHER")."""
     host = host.lower().rstrip(".")
     for suffix, provider in _HOSTS:
-        if suffix.startswith("."):
+        if suffix.startswith((".", "-")):
             if host.endswith(suffix):
                 return provider
         elif host == suffix or host.endswith("." + suffix):
