@@ -140,8 +140,8 @@ class _Instruments:
         )
         self.waits = meter.create_histogram(
             names.WAIT_DURATION, unit="s",
-            description="Time a call waited before sending: for a concurrency slot, a "
-            "rate-limit token or an access token.",
+            description="Time a call waited before sending, for a concurrency slot, a "
+            "rate-limit token or an access token (waits of 0.1 ms or more).",
             explicit_bucket_boundaries_advisory=names.WAIT_BUCKETS,
         )
         self.observers: weakref.WeakSet[OTelObserver] = weakref.WeakSet()
@@ -419,8 +419,9 @@ class _Trace:
                 instruments.cost.add(cost, attrs)
                 span_attrs[names.COST_USD] = cost
         for kind, waited in self.waits.items():
-            instruments.waits.record(waited, {**self.attrs, names.WAIT_KIND: kind})
             span_attrs[f"{names.WAIT_SECONDS}.{kind}"] = waited
+            if waited >= names.WAITED:  # a free slot or a cached token is no wait to count
+                instruments.waits.record(waited, {**self.attrs, names.WAIT_KIND: kind})
         if recording:
             span.set_attributes(span_attrs)
             if error is not None:

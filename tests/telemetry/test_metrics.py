@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from aiovertexchat import RateLimit, RateLimitError
+from aiovertexchat import AsyncVertexChat, RateLimit, RateLimitError
 from aiovertexchat._protocol.pricing import PriceTable
 from aiovertexchat._reliability.retry import RetryPolicy
 from aiovertexchat._telemetry import names
@@ -127,13 +127,14 @@ async def test_attempts_retries_and_429s(emulator: Emulator, otel: Telemetry) ->
     assert failed.count == 1 and len(ok) == 1 and ok[0].count == 1
 
 
-async def test_waits_for_a_slot_a_rate_token_and_an_access_token(
-    held_emulator: Emulator, otel: Telemetry
-) -> None:
+def span_waits(otel: Telemetry, kind: str) -> list[float]:
+    return [s.attributes[f"aiovertexchat.wait.{kind}"]  # type: ignore[index,misc]
+            for s in otel.spans() if f"aiovertexchat.wait.{kind}" in (s.attributes or {})]
+
+
+async def test_wait_for_a_concurrency_slot(held_emulator: Emulator, otel: Telemetry) -> None:
     held_emulator.config.itl = 0.0
-    async with otel.client(
-        held_emulator, max_concurrency=1, rate_limit=RateLimit(rpm=6000)
-    ) as client:
+    async with otel.client(held_emulator, max_concurrency=1) as client:
         first = await client.chat.completions.create(
             model=MODEL, messages=user("hello"), stream=True
         )
@@ -144,14 +145,42 @@ async def test_waits_for_a_slot_a_rate_token_and_an_access_token(
         async for _ in first:  # frees the slot the second call waits for
             pass
         await second
-    kinds = {p.attributes[names.WAIT_KIND]: p for p in otel.points(names.WAIT_DURATION)}
-    assert set(kinds) == {"concurrency", "rate_limit", "token"}
-    assert all(p.count == 2 for p in kinds.values())
-    plain = next(s for s in otel.spans() if s.attributes["gen_ai.request.stream"] is False)  # type: ignore[index]
-    waited = plain.attributes["aiovertexchat.wait.concurrency"]  # type: ignore[index]
-    # The second call waited while the whole first stream ran: its wait is the larger one.
-    assert waited == pytest.approx(kinds["concurrency"].max)
-    assert kinds["concurrency"].min < waited
+    waits = span_waits(otel, "concurrency")
+    assert len(waits) == 2
+    # Only the second call queued; the first found a free slot, which is no wait to count.
+    assert min(waits) < names.WAITED <= max(waits)
+    point = otel.point(names.WAIT_DURATION, aiovertexchat__wait__kind="concurrency")
+    assert (point.count, point.sum) == (1, max(waits))
+    assert tuple(point.explicit_bounds) == names.WAIT_BUCKETS
+
+
+async def test_wait_for_a_rate_token(emulator: Emulator, otel: Telemetry) -> None:
+    # 10 requests/s with a bucket of one: the second request waits for the refill.
+    async with otel.client(emulator, rate_limit=RateLimit(rpm=600, burst=0.1)) as client:
+        for _ in range(2):
+            await client.chat.completions.create(model=MODEL, messages=user("hello"))
+    first, second = span_waits(otel, "rate_limit")
+    assert first < names.WAITED <= second
+    point = otel.point(names.WAIT_DURATION, aiovertexchat__wait__kind="rate_limit")
+    assert (point.count, point.sum) == (1, second)
+
+
+async def test_wait_for_an_access_token(emulator: Emulator, otel: Telemetry) -> None:
+    async def slow_token() -> str:
+        await asyncio.sleep(0.002)  # a token source that takes its time, as a remote one does
+        return "test-token"
+
+    async with AsyncVertexChat(
+        base_url=emulator.base_url, token=slow_token, tracer_provider=otel.tracer_provider,
+        meter_provider=otel.meter_provider,
+    ) as client:
+        await client.chat.completions.create(model=MODEL, messages=user("hello"))
+    (waited,) = span_waits(otel, "token")
+    assert waited >= 0.002
+    point = otel.point(names.WAIT_DURATION, aiovertexchat__wait__kind="token")
+    assert (point.count, point.sum) == (1, waited)
+    # The slot was free: not counted.
+    assert [p.attributes[names.WAIT_KIND] for p in otel.points(names.WAIT_DURATION)] == ["token"]
 
 
 async def test_limiter_gauges_read_at_collection(held_emulator: Emulator, otel: Telemetry) -> None:
