@@ -301,8 +301,9 @@ class AsyncVertexChat:
         telemetry: OpenTelemetry traces and metrics of every call (default True; README
             "Telemetry"). Takes effect only when `opentelemetry-api` is installed (the `otel`
             extra); without it, or with False, nothing of OpenTelemetry is imported or run.
-            Message content is recorded only with OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
-            set to true (read from `environ`).
+            Read from `environ`: OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true records
+            message content (never by default), AIOVERTEXCHAT_OTEL_CHUNK_LATENCY=true the
+            per-chunk latency histogram (one record per chunk, at the stream's end).
         tracer_provider: the `TracerProvider` spans go to (default None: the global one).
         meter_provider: the `MeterProvider` metrics go to (default None: the global one).
         trace_propagation: send the W3C trace context (`traceparent`, through the configured
