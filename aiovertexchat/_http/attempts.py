@@ -215,20 +215,8 @@ class Dispatcher:
     async def complete(self, call: Call) -> ChatCompletion:
         """Run a non-streamed call to its decoded completion (or its final error)."""
         observer = self.observer
-        if observer is None:
-            return await self._complete(call)
-        trace = call.trace = observer.start_call(
-            model=call.model, params=call.params, body=call.body, stream=False
-        )
-        try:
-            completion = await self._complete(call)
-        except BaseException as error:
-            trace.failed(error, call.sent)
-            raise
-        trace.completed(completion, call.sent)
-        return completion
-
-    async def _complete(self, call: Call) -> ChatCompletion:
+        if observer is not None and call.trace is None:
+            return await self._traced_complete(call, observer)
         while True:
             lease = await self.send(call)
             response = lease.response
@@ -255,6 +243,19 @@ class Dispatcher:
                 response.status,
             )
             return completion
+
+    async def _traced_complete(self, call: Call, observer: Observer) -> ChatCompletion:
+        """`complete` inside the call's trace (with telemetry off, `complete` runs alone)."""
+        trace = call.trace = observer.start_call(
+            model=call.model, params=call.params, body=call.body, stream=False
+        )
+        try:
+            completion = await self.complete(call)
+        except BaseException as error:
+            trace.failed(error, call.sent)
+            raise
+        trace.completed(completion, call.sent)
+        return completion
 
     async def open_stream(
         self, call: Call, *, new_chunk_hook: ChunkHookFactory | None = None
