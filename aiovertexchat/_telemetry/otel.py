@@ -26,7 +26,7 @@ from .._reliability.concurrency import ConcurrencyLimiter
 from .._reliability.ratelimit import RateLimiter
 from ..errors import FailureKind, classify_failure
 from ..types import ChatCompletion, Usage
-from . import EndedStream, names
+from . import CallTrace, EndedStream, names
 from .content import capture_enabled, input_messages, output_messages
 from .provider import provider_name, server_of
 
@@ -235,6 +235,8 @@ class OTelObserver:
         )
         self.limiter = limiter
         self.rate_limiter = rate_limiter
+        self.tracer_provider = tracer_provider
+        self.meter_provider = meter_provider
         self.tracer = trace.get_tracer(names.SCOPE, _VERSION, tracer_provider=tracer_provider)
         self.instruments = _instruments(meter_provider)
         self.instruments.observers.add(self)
@@ -242,9 +244,32 @@ class OTelObserver:
         self.capture_content = capture_enabled(environ, names.CAPTURE_CONTENT_ENV)
         self.chunk_latency = capture_enabled(environ, names.CHUNK_LATENCY_ENV)
 
+    def _nobody_listens(self) -> bool:
+        """No SDK behind the tracer nor the meter: the API's no-op providers, or the global
+        ones before the application sets any (checked per call: it may set them at any time),
+        and no trace context to pass on. Then a call costs a few checks, nothing more."""
+        tracer_provider = self.tracer_provider
+        if tracer_provider is None:
+            tracer_provider = trace.get_tracer_provider()
+        if not isinstance(tracer_provider, (trace.NoOpTracerProvider, trace.ProxyTracerProvider)):
+            return False
+        meter_provider = self.meter_provider
+        if meter_provider is None:
+            meter_provider = metrics.get_meter_provider()
+        # The API's global stand-in until `set_meter_provider` is a private class, so it is
+        # matched by name: if it is ever renamed, calls take the full path (correct, slower).
+        if not (isinstance(meter_provider, metrics.NoOpMeterProvider)
+                or type(meter_provider).__name__ == "_ProxyMeterProvider"):
+            return False
+        # A context extracted upstream (e.g. an instrumented web framework, no SDK) still
+        # travels on to the server through the full path.
+        return not trace.get_current_span().get_span_context().is_valid
+
     def start_call(
         self, *, model: str | None, params: Mapping[str, Any], body: bytes, stream: bool
-    ) -> _Trace:
+    ) -> CallTrace:
+        if self._nobody_listens():
+            return _NULL_TRACE
         metric_attrs = dict(self.base)
         if model:
             metric_attrs[names.REQUEST_MODEL] = model
@@ -457,6 +482,40 @@ class _Trace:
             if model and table.lookup(model) is not None:
                 return table.cost(model, usage).total_usd
         return None
+
+
+class _NullTrace:
+    """The trace of a call nobody listens to: every hook does nothing, a wait is not wrapped."""
+
+    __slots__ = ()
+
+    def timed(self, kind: str, waiting: Awaitable[T]) -> Awaitable[T]:
+        return waiting
+
+    def inject(self, headers: dict[str, str]) -> None:
+        return None
+
+    def answered(self, attempt: int, status: int) -> None:
+        return None
+
+    def retrying(self, attempt: int, error: BaseException, cause: str, delay: float) -> None:
+        return None
+
+    def gave_up(self, attempt: int, error: BaseException, why: str | None) -> None:
+        return None
+
+    def completed(self, completion: ChatCompletion, attempts: int) -> None:
+        return None
+
+    def failed(self, error: BaseException, attempts: int) -> None:
+        return None
+
+    def stream_ended(self, stream: EndedStream, error: BaseException | None,
+                     attempts: int) -> None:
+        return None
+
+
+_NULL_TRACE = _NullTrace()
 
 
 def _status_message(error: BaseException) -> str:
