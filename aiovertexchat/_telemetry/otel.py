@@ -464,6 +464,8 @@ class _Trace:
             attrs[names.RESPONSE_FINISH_REASONS] = reasons
         if completion.system_fingerprint:
             attrs[names.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = completion.system_fingerprint
+        if completion.request_id:  # a plain answer's (a stream's comes from the stream)
+            attrs[names.REQUEST_ID] = completion.request_id
         usage = completion.usage
         if usage is not None:
             attrs[names.USAGE_INPUT_TOKENS] = usage.prompt_tokens

@@ -62,6 +62,8 @@ def response(completion: ChatCompletion, **more: Any) -> dict[str, Any]:
     """The attributes a successful call adds at its end."""
     usage = completion.usage
     assert usage is not None
+    if completion.request_id:  # a plain answer's; a stream's is given by the test
+        more = {"aiovertexchat.response.request_id": completion.request_id, **more}
     return {
         "gen_ai.response.id": completion.id,
         "gen_ai.response.model": completion.model,
