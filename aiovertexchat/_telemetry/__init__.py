@@ -17,6 +17,7 @@ what telemetry reports about a stream is read from those timestamps when the str
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -122,7 +123,8 @@ def make_observer(
     propagate: bool = True,
     environ: Mapping[str, str],
 ) -> Observer | None:
-    """The OpenTelemetry observer of a client, or None when `opentelemetry-api` is missing.
+    """The OpenTelemetry observer of a client, or None when `opentelemetry-api` is missing
+    (or unusable: then a warning says why, and the client runs without telemetry).
 
     `tracer_provider` / `meter_provider`: None for the global ones. `propagate`: inject the
     trace context into requests. `environ` is read once for the content-capture opt-in.
@@ -131,12 +133,19 @@ def make_observer(
         from .otel import OTelObserver
     except ImportError:
         return None
-    return OTelObserver(
-        url=url,
-        limiter=limiter,
-        rate_limiter=rate_limiter,
-        tracer_provider=tracer_provider,
-        meter_provider=meter_provider,
-        propagate=propagate,
-        environ=environ,
-    )
+    try:
+        return OTelObserver(
+            url=url,
+            limiter=limiter,
+            rate_limiter=rate_limiter,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            propagate=propagate,
+            environ=environ,
+        )
+    except Exception as exc:  # an API or SDK we cannot work with must not stop the client
+        logging.getLogger("aiovertexchat.telemetry").warning(
+            "telemetry is off for this client: OpenTelemetry could not be set up (%s: %s)",
+            type(exc).__name__, exc,
+        )
+        return None

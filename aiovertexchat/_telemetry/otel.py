@@ -101,28 +101,37 @@ def _request_attributes(
     return attrs
 
 
+def _histogram(meter: metrics.Meter, name: str, unit: str, description: str,
+               buckets: tuple[float, ...]) -> metrics.Histogram:
+    """A histogram with the conventions' bucket advice (an API before 1.28 takes none)."""
+    try:
+        return meter.create_histogram(name, unit=unit, description=description,
+                                      explicit_bucket_boundaries_advisory=buckets)
+    except TypeError:
+        return meter.create_histogram(name, unit=unit, description=description)
+
+
 class _Instruments:
     """The instruments of one meter provider, shared by every client that uses it."""
 
     def __init__(self, meter: metrics.Meter) -> None:
-        self.duration = meter.create_histogram(
-            names.OPERATION_DURATION, unit="s", description="GenAI operation duration.",
-            explicit_bucket_boundaries_advisory=names.DURATION_BUCKETS,
+        self.duration = _histogram(
+            meter, names.OPERATION_DURATION, "s", "GenAI operation duration.",
+            names.DURATION_BUCKETS,
         )
-        self.tokens = meter.create_histogram(
-            names.TOKEN_USAGE, unit="{token}",
-            description="Number of input and output tokens used.",
-            explicit_bucket_boundaries_advisory=names.TOKEN_BUCKETS,
+        self.tokens = _histogram(
+            meter, names.TOKEN_USAGE, "{token}", "Number of input and output tokens used.",
+            names.TOKEN_BUCKETS,
         )
-        self.ttfc = meter.create_histogram(
-            names.TIME_TO_FIRST_CHUNK, unit="s",
-            description="Time to receive the first chunk, from when the request is sent.",
-            explicit_bucket_boundaries_advisory=names.DURATION_BUCKETS,
+        self.ttfc = _histogram(
+            meter, names.TIME_TO_FIRST_CHUNK, "s",
+            "Time to receive the first chunk, from when the request is sent.",
+            names.DURATION_BUCKETS,
         )
-        self.per_chunk = meter.create_histogram(
-            names.TIME_PER_OUTPUT_CHUNK, unit="s",
-            description="Time per output chunk, for each chunk after the first one.",
-            explicit_bucket_boundaries_advisory=names.DURATION_BUCKETS,
+        self.per_chunk = _histogram(
+            meter, names.TIME_PER_OUTPUT_CHUNK, "s",
+            "Time per output chunk, for each chunk after the first one.",
+            names.DURATION_BUCKETS,
         )
         self.cost = meter.create_counter(
             names.COST, unit="USD",
@@ -138,11 +147,11 @@ class _Instruments:
         self.rate_limited = meter.create_counter(
             names.RATE_LIMITED, unit="{response}", description="429 answers, retried or not.",
         )
-        self.waits = meter.create_histogram(
-            names.WAIT_DURATION, unit="s",
-            description="Time a call waited before sending, for a concurrency slot, a "
-            "rate-limit token or an access token (waits of 0.1 ms or more).",
-            explicit_bucket_boundaries_advisory=names.WAIT_BUCKETS,
+        self.waits = _histogram(
+            meter, names.WAIT_DURATION, "s",
+            "Time a call waited before sending, for a concurrency slot, a rate-limit token "
+            "or an access token (waits of 0.1 ms or more).",
+            names.WAIT_BUCKETS,
         )
         self.observers: weakref.WeakSet[OTelObserver] = weakref.WeakSet()
         meter.create_observable_gauge(

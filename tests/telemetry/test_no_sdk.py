@@ -76,6 +76,15 @@ async def test_a_real_provider_on_either_side_takes_the_full_path(otel: Telemetr
             assert type(trace_of(client)).__name__ == "_Trace"
 
 
+def _api_passes_context_through() -> bool:
+    """Whether this API's no-op tracer keeps the parent's context (recent APIs do)."""
+    parent = trace.NonRecordingSpan(trace.SpanContext(1, 1, is_remote=True))
+    span = trace.NoOpTracer().start_span("probe", context=trace.set_span_in_context(parent))
+    return span.get_span_context().is_valid
+
+
+@pytest.mark.skipif(not _api_passes_context_through(),
+                    reason="this opentelemetry-api's no-op tracer drops the parent context")
 async def test_upstream_context_reaches_the_server_without_an_sdk(
     server: tuple[str, list[dict[str, str]]], otel: Telemetry
 ) -> None:
@@ -99,3 +108,19 @@ async def test_sampled_out_call_still_measures_and_propagates(
     assert otel.point(names.OPERATION_DURATION).count == 1
     flags = int(seen[0]["traceparent"].rsplit("-", 1)[1], 16)
     assert flags & 1 == 0  # the decision travels: not sampled
+
+
+async def test_an_unusable_provider_turns_telemetry_off_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Broken(metrics.NoOpMeterProvider):
+        def get_meter(self, *args: object, **kwargs: object) -> metrics.Meter:
+            raise RuntimeError("meter store is full")
+
+    with caplog.at_level("WARNING", logger="aiovertexchat.telemetry"):
+        client = AsyncVertexChat(base_url="http://127.0.0.1:9/v1", api_key="k",
+                                 meter_provider=Broken())
+    assert client._dispatcher.observer is None
+    assert "telemetry is off for this client" in caplog.text
+    assert "RuntimeError: meter store is full" in caplog.text
+    await client.aclose()
