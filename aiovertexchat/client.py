@@ -44,6 +44,7 @@ from ._surface.responses import (
     AsyncCompletionsWithStreamingResponse,
 )
 from ._surface.streaming import AsyncChatCompletionStreamManager
+from ._telemetry import make_observer
 from .errors import (
     ConfigurationError,
     InvalidRequestError,
@@ -209,7 +210,7 @@ class Completions:
             await client._complete_target()
         call = client._call(
             body, params, stream=stream, extra_headers=extra_headers or None, timeout=timeout,
-            retry=retry or None, extra_query=extra_query or None,
+            retry=retry or None, extra_query=extra_query or None, model=model,
         )
         dispatcher = client._dispatcher
         if stream:
@@ -461,6 +462,17 @@ class AsyncVertexChat:
             `SSL_CERT_FILE` / `SSL_CERT_DIR`). False turns verification off, with a
             `UserWarning` and a log warning: anyone on the path could then read the token.
         environ: the environment to read instead of `os.environ` (tests, sandboxes).
+        telemetry: OpenTelemetry traces and metrics of every call (default True; README
+            "Telemetry"). Takes effect only when `opentelemetry-api` is installed (the `otel`
+            extra); without it, or with False, nothing of OpenTelemetry is imported or run.
+            Read from `environ`: OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true records
+            message content (never by default), AIOVERTEXCHAT_OTEL_CHUNK_LATENCY=true the
+            per-chunk latency histogram (one record per chunk, at the stream's end).
+        tracer_provider: the `TracerProvider` spans go to (default None: the global one).
+        meter_provider: the `MeterProvider` metrics go to (default None: the global one).
+        trace_propagation: send the W3C trace context (`traceparent`, through the configured
+            propagators) with each request, so a traced server joins the caller's trace
+            (default True).
 
     Raises:
         ConfigurationError: settings that cannot work together or are malformed (an unknown
@@ -499,6 +511,10 @@ class AsyncVertexChat:
         ssl: SSLOption = None,
         environ: Mapping[str, str] | None = None,
         size_limits: SizeLimits | None = None,
+        telemetry: bool = True,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        trace_propagation: bool = True,
     ) -> None:
         env = os.environ if environ is None else environ
         if retry is not None and max_retries is not None:
@@ -562,6 +578,16 @@ class AsyncVertexChat:
             sleep=asyncio.sleep,
             size_limits=size_limits,
         )
+        if telemetry:
+            self._dispatcher.observer = make_observer(
+                url=self._url,
+                limiter=self._dispatcher.limiter,
+                rate_limiter=self._dispatcher.rate_limiter,
+                tracer_provider=tracer_provider,
+                meter_provider=meter_provider,
+                propagate=trace_propagation,
+                environ=env,
+            )
         self._started = False
         self._closed = False
         # The client that owns the pool, the limits and the lifecycle: itself, or for a copy
@@ -659,6 +685,8 @@ class AsyncVertexChat:
         if self._closed:
             return
         self._closed = True
+        if self._dispatcher.observer is not None:
+            self._dispatcher.observer.close()
         retired, self._retired = self._retired, []
         try:
             for source in retired:
@@ -857,6 +885,7 @@ class AsyncVertexChat:
         timeout: Timeouts | float | None,
         retry: RetryPolicy | None,
         extra_query: Mapping[str, object] | None = None,
+        model: str | None = None,
     ) -> Call:
         headers = {**(_SSE_HEADERS if stream else _JSON_HEADERS), **self._default_headers}
         if extra_headers:
@@ -881,6 +910,8 @@ class AsyncVertexChat:
             token_estimate=estimate,
             url=url,
             auth=self._auth,
+            model=model,
+            params=params,
         )
 
 

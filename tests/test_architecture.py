@@ -4,7 +4,7 @@ and the old module paths still importing.
 The layers (shared/DESIGN.md; README "How the code is organised"), bottom to top:
   errors, _redact                     what every layer may use
   _protocol, types                    sans-IO: no asyncio, no aiohttp
-  _reliability, _auth                 decisions, limits, tokens: no aiohttp
+  _reliability, _auth, _telemetry     decisions, limits, tokens, telemetry: no aiohttp
   _http                               the only aiohttp importer on the client side
   client, __init__, sse, _compat,     composition and public surface
   _surface, streaming                 (the OpenAI SDK's call shapes and the sync client)
@@ -138,6 +138,9 @@ def test_lower_layers_never_import_upper_ones() -> None:
         "errors": 0, "_redact": 0,
         "_protocol": 1, "types": 1,
         "_reliability": 2, "_auth": 2,
+        # Telemetry sits beside _reliability: the attempt loop (_http) calls it, it reads the
+        # limiter and the price table, and it never imports aiohttp.
+        "_telemetry": 2,
         "_http": 3,
         "client": 4, "__init__": 4, "sse": 4, "_compat": 4, "_surface": 4, "streaming": 4,
         **dict.fromkeys((*CALLERS, "emulator", "__main__"), 5),
@@ -165,7 +168,8 @@ def test_lower_layers_never_import_upper_ones() -> None:
 
 
 def test_core_never_imports_its_callers_or_the_emulator() -> None:
-    core = {"errors", "types", "_redact", "_protocol", "_reliability", "_auth", "_http", "sse"}
+    core = {"errors", "types", "_redact", "_protocol", "_reliability", "_auth", "_http", "sse",
+            "_telemetry"}
     offenders = sorted(
         f"{imp.importer} imports {imp.target}"
         for imp in IMPORTS

@@ -32,7 +32,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 
@@ -46,6 +46,7 @@ from .._reliability.ratelimit import RateLimiter
 from .._reliability.retry import RetryBudget, RetryPolicy, error_summary, retry_after_seconds
 from .._reliability.sizes import SizeLimits
 from .._reliability.timeouts import Timeouts
+from .._telemetry import WAIT_GATE, WAIT_RATE, WAIT_TOKEN, EndedStream
 from ..errors import (
     APIError,
     APIStatusError,
@@ -55,6 +56,9 @@ from ..errors import (
 from ..types import ChatCompletion, ChatCompletionChunk, ResponseInfo, Usage
 from .stream import ChatStream, StreamMetrics
 from .transport import Response, Transport
+
+if TYPE_CHECKING:
+    from .._telemetry import CallTrace, Observer
 
 __all__ = ["Call", "Dispatcher", "Lease"]
 
@@ -81,6 +85,11 @@ class Call:
     sent: int = 0
     stage: str = "queue"
     """What the call waits for now (`APITimeoutError.stage` when the deadline cuts it)."""
+    # For telemetry only (read when it is on): the model and parameters as the caller gave
+    # them, and the call's trace once it has started.
+    model: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    trace: CallTrace | None = None
 
     @property
     def deadline(self) -> float | None:
@@ -141,6 +150,7 @@ class Dispatcher:
         sleep: Callable[[float], Awaitable[object]],
         rng: random.Random | None = None,
         size_limits: SizeLimits | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.size_limits = size_limits if size_limits is not None else SizeLimits()
         self._transport = transport
@@ -154,6 +164,8 @@ class Dispatcher:
         self._budgets: dict[tuple[float, int], RetryBudget] = {}
         self.counters = Counters()
         self._auth_seen: Mapping[str, str] | None = None
+        # Telemetry (None: off, and then the loop makes no telemetry call at all).
+        self.observer = observer
 
     # -- sending ------------------------------------------------------------------------------
     async def send(
@@ -170,9 +182,11 @@ class Dispatcher:
         """
         if count:
             self.counters.requests += 1
+        trace = call.trace
         while True:
             call.stage = "queue"
-            slot = await self.limiter.acquire()
+            acquire = self.limiter.acquire()
+            slot = await (acquire if trace is None else trace.timed(WAIT_GATE, acquire))
             try:
                 response = await self._attempt(call, on_admitted)
             except APIError as error:
@@ -185,12 +199,16 @@ class Dispatcher:
             self.limiter.on_success()
             if call.sent == 1:
                 self._earn(call.policy)
+            if trace is not None:
+                trace.answered(call.sent, response.status)
             return Lease(self, call, response, slot)
 
     async def _attempt(self, call: Call, on_admitted: Callable[[], None] | None) -> Response:
+        trace = call.trace
         if self.rate_limiter is not None:
             call.stage = "rate_limit"
-            await self.rate_limiter.acquire(call.token_estimate, within=self._remaining(call))
+            taken = self.rate_limiter.acquire(call.token_estimate, within=self._remaining(call))
+            await (taken if trace is None else trace.timed(WAIT_RATE, taken))
         if on_admitted is not None:
             on_admitted()
         auth = call.auth or self._auth
@@ -198,13 +216,16 @@ class Dispatcher:
         auth_retry_left = auth.refreshable
         while True:
             call.stage = "token"
-            auth_headers = await auth.headers()
+            pending = auth.headers()
+            auth_headers = await (pending if trace is None else trace.timed(WAIT_TOKEN, pending))
             if auth_headers is not self._auth_seen:
                 # A new token from any AuthProvider becomes a known secret before it is sent
                 # (sources hand out the same mapping until the token changes: one check).
                 remember_header_secrets(auth_headers)
                 self._auth_seen = auth_headers
             headers = {**call.headers, **auth_headers}
+            if trace is not None:
+                trace.inject(headers)
             self._remaining(call)  # a deadline already past: not sent at all
             call.stage = "response"
             call.sent += 1
@@ -245,6 +266,9 @@ class Dispatcher:
     async def complete(self, call: Call) -> ChatCompletion:
         """Run a non-streamed call to its decoded completion (or its final error), within its
         total deadline."""
+        observer = self.observer
+        if observer is not None and call.trace is None:
+            return await self._traced_complete(call, observer)
         with anyio.CancelScope(deadline=call.loop_deadline()):
             return await self._complete(call)
         self._deadline_passed(call)  # only reached when the deadline cut the call
@@ -279,6 +303,19 @@ class Dispatcher:
             )
             return completion
 
+    async def _traced_complete(self, call: Call, observer: Observer) -> ChatCompletion:
+        """`complete` inside the call's trace (with telemetry off, `complete` runs alone)."""
+        trace = call.trace = observer.start_call(
+            model=call.model, params=call.params, body=call.body, stream=False
+        )
+        try:
+            completion = await self.complete(call)
+        except BaseException as error:
+            trace.failed(error, call.sent)
+            raise
+        trace.completed(completion, call.sent)
+        return completion
+
     async def open_stream(
         self, call: Call, *, new_chunk_hook: ChunkHookFactory | None = None
     ) -> ChatStream:
@@ -286,12 +323,23 @@ class Dispatcher:
 
         `new_chunk_hook` makes the per-chunk rewriter (thought separation) for each attempt.
         """
+        observer = self.observer
+        trace = None
+        if observer is not None:
+            trace = call.trace = observer.start_call(
+                model=call.model, params=call.params, body=call.body, stream=True
+            )
         metrics = StreamMetrics(started_at=time.perf_counter())
         deadline = call.loop_deadline()
         with anyio.CancelScope(deadline=deadline):
             # `started_at` is when the request is about to be sent: after any wait for a slot
             # or a rate token, so TTFT measures the server, not our own queue.
-            lease = await self.send(call, on_admitted=lambda: _restart_clock(metrics))
+            try:
+                lease = await self.send(call, on_admitted=lambda: _restart_clock(metrics))
+            except BaseException as error:
+                if trace is not None:
+                    trace.failed(error, call.sent)
+                raise
             metrics.headers_at = time.perf_counter()
             attempt = _StreamAttempt(self, call, lease)
             call.stage = "stream"
@@ -306,6 +354,7 @@ class Dispatcher:
                 limits=self.size_limits,
                 deadline=deadline,
                 total_timeout=call.timeouts.total,
+                on_end=None if trace is None else attempt.ended,
             )
         self._deadline_passed(call)  # only reached when the deadline cut the call
 
@@ -356,6 +405,8 @@ class Dispatcher:
                 f"the total deadline ({call.timeouts.total:g} s) leaves no time for a retry",
             )
         counters.retries[cause] += 1
+        if call.trace is not None:
+            call.trace.retrying(call.sent, error, cause, delay)
         if delay > 0:
             call.stage = "backoff"
             await self._sleep(delay)
@@ -374,6 +425,8 @@ class Dispatcher:
 
     def _give_up(self, call: Call, error: APIError, why: str | None) -> NoReturn:
         self.counters.failures += 1
+        if call.trace is not None:
+            call.trace.gave_up(call.sent, error, why)
         error.attempts = list(call.attempts)
         if why is not None and len(call.attempts) > 1:
             error.attempts[-1] += f" [{why}]"
@@ -463,6 +516,12 @@ class _StreamAttempt:
 
     def end(self, usage: Usage | None) -> None:
         self.lease.end(usage)
+
+    def ended(self, stream: EndedStream, error: BaseException | None) -> None:
+        """The stream's end, for telemetry (only given to the stream when it is on)."""
+        trace = self.call.trace
+        if trace is not None:
+            trace.stream_ended(stream, error, self.call.sent)
 
     async def restart(self, error: APIError, chunks_shown: int) -> Response:
         """Re-issue the call if the retry policy allows it (after its backoff), else raise

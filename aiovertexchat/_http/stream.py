@@ -162,6 +162,7 @@ class _StreamCore:
         limits: SizeLimits | None = None,
         deadline: float = math.inf,
         total_timeout: float | None = None,
+        on_end: Callable[[_StreamCore, BaseException | None], None] | None = None,
     ) -> None:
         limits = limits if limits is not None else SizeLimits()
         self._response = response
@@ -170,6 +171,9 @@ class _StreamCore:
         self._decoder = SSEDecoder(max_event_size=limits.event)
         self._accumulator = ChunkAccumulator()
         self._on_close = on_close
+        # Telemetry's end of the call (None when it is off): the stream and what ended it.
+        self._on_end = on_end
+        self._end_error: BaseException | None = None
         self._restart = restart
         self._closed = False
         self._finished = False
@@ -303,6 +307,9 @@ class _StreamCore:
                 except APIError as exc:
                     failure = exc
                 await self._recover(failure)
+        except BaseException as exc:  # kept for `on_end`: a failure, a cancellation, a close
+            self._end_error = exc
+            raise
         finally:
             self._close(clean=self._finished)
 
@@ -463,6 +470,10 @@ class _StreamCore:
         on_close, self._on_close = self._on_close, None
         if on_close is not None:
             on_close(self._accumulator.usage)
+        on_end, self._on_end = self._on_end, None
+        if on_end is not None:
+            error, self._end_error = self._end_error, None  # no cycle through the traceback
+            on_end(self, error)
 
 
 class ChatStream:
@@ -488,6 +499,7 @@ class ChatStream:
         limits: SizeLimits | None = None,
         deadline: float = math.inf,
         total_timeout: float | None = None,
+        on_end: Callable[[_StreamCore, BaseException | None], None] | None = None,
     ) -> None:
         core = _StreamCore(
             response,
@@ -500,6 +512,7 @@ class ChatStream:
             limits=limits,
             deadline=deadline,
             total_timeout=total_timeout,
+            on_end=on_end,
         )
         self._core = core
         self._chunks = core._iterate()

@@ -27,11 +27,13 @@ from ..cli.options import (
     add_emulator_knobs,
     add_network_options,
     add_target_options,
+    add_telemetry_options,
     duration,
     format_duration,
     open_client,
     resolve,
 )
+from ..cli.otlp import telemetry_job
 from .engine import DEFAULT_CONCURRENCY
 from .job import BadInputError, BatchJob, JobConfig, JobConfigError, JobOutcome, JobStoppedError
 from .journal import JournalCorruptError, JournalLockedError
@@ -123,6 +125,7 @@ def register(subparsers: Any) -> None:
     add_credential_options(p)
     add_network_options(p)
     add_emulator_knobs(p)
+    add_telemetry_options(p)
     p.set_defaults(batch_parser=p, handler=command)
 
 
@@ -225,7 +228,7 @@ async def command(args: argparse.Namespace) -> int:
     try:
         async with open_client(setup, **_client_options(args)) as client:
             job = BatchJob(client, config, reporter=reporter, prices=prices)
-            with stop_on_signals(job.request_stop):
+            with stop_on_signals(job.request_stop), telemetry_job(args, "batch"):
                 outcome = await job.run()
     except BadInputError as exc:
         print(exc.report(), file=sys.stderr)

@@ -19,11 +19,13 @@ from ..cli.options import (
     add_emulator_knobs,
     add_network_options,
     add_target_options,
+    add_telemetry_options,
     api_keys_by_target,
     duration,
     network_options,
     vertex_base_url,
 )
+from ..cli.otlp import telemetry_job
 from ..cli.report import UsageError
 from ..emulator.cli import config_from_options
 from .arrivals import ArrivalProcess
@@ -219,6 +221,7 @@ def register(subparsers: Any) -> None:
                        help="also follow this Prometheus metric (repeatable)")
 
     add_emulator_knobs(p, ttft=0.05, itl=0.005, title="embedded emulator")
+    add_telemetry_options(p)
 
     out = p.add_argument_group("output")
     out.add_argument("--json", metavar="OUT.json", help="summary as JSON")
@@ -397,21 +400,23 @@ async def command(args: argparse.Namespace) -> int:
     config.on_point = on_point
     if not args.quiet:
         print("running the benchmark...", file=sys.stderr, flush=True)
-    run = asyncio.ensure_future(run_bench(config))
-    stopped_by: list[signal.Signals] = []
-    with _stop_on_signals(run, stopped_by):
-        try:
-            result = await run
-        except asyncio.CancelledError:
-            if not stopped_by or not run.cancelled():
-                raise  # cancelled from outside: not ours to report
-            result = BenchResult(config, list(finished), [], time.time(),
-                                 interrupted=stopped_by[0].name)
-        except (ValueError, RuntimeError) as exc:
-            # A configuration the client refuses (ConfigurationError is a ValueError), or an
-            # embedded emulator that did not start. API errors never get here: they are results.
-            report.error(exc)
-            return 2
+    # One job span over the whole run (when a provider is configured): the calls nest in it.
+    with telemetry_job(args, "bench"):
+        run = asyncio.ensure_future(run_bench(config))
+        stopped_by: list[signal.Signals] = []
+        with _stop_on_signals(run, stopped_by):
+            try:
+                result = await run
+            except asyncio.CancelledError:
+                if not stopped_by or not run.cancelled():
+                    raise  # cancelled from outside: not ours to report
+                result = BenchResult(config, list(finished), [], time.time(),
+                                     interrupted=stopped_by[0].name)
+            except (ValueError, RuntimeError) as exc:
+                # A configuration the client refuses (ConfigurationError is a ValueError), or an
+                # embedded emulator that did not start. API errors never get here: they are results.
+                report.error(exc)
+                return 2
     if result.interrupted:
         print(f"stopped by {result.interrupted}: reporting the {len(result.points)} load "
               "point(s) that finished", file=sys.stderr, flush=True)

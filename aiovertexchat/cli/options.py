@@ -7,7 +7,8 @@ Groups (each command adds the ones that apply to it):
 - credentials: `--api-key KEY` or `--api-key-env VAR` (the bearer token; without them the
   client's own resolution applies: `OPENAI_API_KEY`, or Google credentials for Vertex URLs);
 - embedded emulator: `--emulator-ttft`, `--emulator-itl`, `--emulator-fault`,
-  `--emulator-fault-rate`, `--emulator-max-concurrency` (see `aiovertexchat.emulator.cli`).
+  `--emulator-fault-rate`, `--emulator-max-concurrency` (see `aiovertexchat.emulator.cli`);
+- telemetry: `--otlp-endpoint URL` (batch and bench; see `aiovertexchat.cli.otlp`).
 
 Every duration flag uses `duration` (a number and a unit: `500ms`, `2s`, `1.5m`, `1h`).
 `resolve` reads the groups back into a `Setup`; `open_client` opens the client it describes,
@@ -29,6 +30,7 @@ from ..emulator.cli import EMBEDDED_KNOBS, add_emulator_options, config_from_opt
 from ..emulator.config import EmulatorConfig
 from ..emulator.durations import UNITS_HELP, format_duration
 from ..errors import ConfigurationError
+from .otlp import ENDPOINT_VARIABLES, otlp_endpoint
 from .report import UsageError, for_cli
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "add_credential_options",
     "add_emulator_knobs",
     "add_target_options",
+    "add_telemetry_options",
     "api_keys_by_target",
     "duration",
     "format_duration",
@@ -132,6 +135,17 @@ def add_emulator_knobs(
     """The `--emulator-*` settings of an embedded emulator, in their own group."""
     group = parser.add_argument_group(title, f"durations take a unit ({UNITS_HELP})")
     add_emulator_options(group, knobs=EMBEDDED_KNOBS, defaults={"ttft": ttft, "itl": itl})
+
+
+def add_telemetry_options(parser: argparse.ArgumentParser) -> None:
+    """`--otlp-endpoint URL`, in a "telemetry" group (batch and bench)."""
+    group = parser.add_argument_group(
+        "telemetry", "traces and metrics over OTLP: every call under one job span (needs "
+        "opentelemetry-sdk and opentelemetry-exporter-otlp-proto-http); the standard "
+        f"{ENDPOINT_VARIABLES[0]} and related variables work too")
+    group.add_argument("--otlp-endpoint", type=otlp_endpoint, metavar="URL",
+                       help="OTLP/HTTP collector base URL, e.g. http://127.0.0.1:4318 "
+                       "(/v1/traces and /v1/metrics are added)")
 
 
 def _env_token(var: str) -> str:
