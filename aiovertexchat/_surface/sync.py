@@ -623,6 +623,10 @@ class VertexChat:
         ssl: SSLOption = None,
         environ: Mapping[str, str] | None = None,
         size_limits: SizeLimits | None = None,
+        telemetry: bool = True,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        trace_propagation: bool = True,
     ) -> None:
         self._async = AsyncVertexChat(
             project, location, endpoint, api_version, base_url, api_key,
@@ -632,6 +636,8 @@ class VertexChat:
             max_retries=max_retries, timeout=timeout, max_connections=max_connections,
             default_headers=default_headers, default_query=default_query, proxy=proxy,
             trust_env=trust_env, ssl=ssl, environ=environ, size_limits=size_limits,
+            telemetry=telemetry, tracer_provider=tracer_provider, meter_provider=meter_provider,
+            trace_propagation=trace_propagation,
         )
         self._loop = LoopThread()
         self._owner: VertexChat = self

@@ -34,7 +34,7 @@ class Missing(importlib.abc.MetaPathFinder):
             raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
         return None
 sys.meta_path.insert(0, Missing())
-from aiovertexchat.cli.main import main
+from aiovertexchat.cli.commands import main
 sys.exit(main(sys.argv[1:]))
 '''
 
