@@ -81,10 +81,12 @@ class _ChoiceState:
     def __init__(self) -> None:
         self.role = "assistant"
         self.content: list[str] = []
-        self.reasoning: list[str] = []
-        self.refusal: list[str] = []
-        self.tool_calls: dict[int, _ToolCallState] = {}
-        self.tool_index_by_id: dict[str, int] = {}
+        # Made on first use: most streams carry only text, and with thousands of streams open
+        # every container kept per stream is memory and work for each full GC pass.
+        self.reasoning: list[str] | None = None
+        self.refusal: list[str] | None = None
+        self.tool_calls: dict[int, _ToolCallState] | None = None
+        self.tool_index_by_id: dict[str, int] | None = None
         self.function_name = ""
         self.function_args: list[str] | None = None
         self.finish_reason: str | None = None
@@ -92,35 +94,47 @@ class _ChoiceState:
         self.extra_content: dict[str, Any] | None = None
 
     def add_tool_call(self, delta: ChoiceDeltaToolCall) -> None:
+        calls = self.tool_calls
+        by_id = self.tool_index_by_id
+        if calls is None or by_id is None:
+            calls = self.tool_calls = {}
+            by_id = self.tool_index_by_id = {}
         index = delta.index
         if index is None:
-            index = self._synthesize_index(delta)
+            index = self._synthesize_index(delta, calls, by_id)
         elif delta.id:
-            self.tool_index_by_id[delta.id] = index
-        state = self.tool_calls.get(index)
+            by_id[delta.id] = index
+        state = calls.get(index)
         if state is None:
-            state = self.tool_calls[index] = _ToolCallState()
+            state = calls[index] = _ToolCallState()
         state.add(delta)
 
-    def _synthesize_index(self, delta: ChoiceDeltaToolCall) -> int:
+    @staticmethod
+    def _synthesize_index(
+        delta: ChoiceDeltaToolCall, calls: dict[int, _ToolCallState], by_id: dict[str, int]
+    ) -> int:
         if delta.id:
-            known = self.tool_index_by_id.get(delta.id)
+            known = by_id.get(delta.id)
             if known is not None:
                 return known
-            index = len(self.tool_calls)
-            self.tool_index_by_id[delta.id] = index
+            index = len(calls)
+            by_id[delta.id] = index
             return index
         names_function = delta.function is not None and bool(delta.function.name)
-        if names_function or not self.tool_calls:
-            return len(self.tool_calls)
-        return max(self.tool_calls)
+        if names_function or not calls:
+            return len(calls)
+        return max(calls)
 
     def add_delta(self, delta: ChoiceDelta) -> None:
         if delta.role:
             self.role = delta.role
         if delta.reasoning:
+            if self.reasoning is None:
+                self.reasoning = []
             self.reasoning.append(delta.reasoning)
         if delta.refusal:
+            if self.refusal is None:
+                self.refusal = []
             self.refusal.append(delta.refusal)
         if delta.tool_calls:
             for call in delta.tool_calls:
