@@ -702,15 +702,20 @@ async def _drive(variant: Variant, args: argparse.Namespace) -> dict[str, Any]:
             # otherwise land on whatever function happened to be running.
             profiler = cProfile.Profile(time.process_time)
         gc_time = [0.0, 0, 0]  # CPU seconds in the cyclic GC, collections, full collections
+        gc_by_generation = [0, 0, 0]
+        gc_s_by_generation = [0.0, 0.0, 0.0]
         gc_started = [0.0]
 
         def on_gc(phase: str, info: dict[str, int]) -> None:
             if phase == "start":
                 gc_started[0] = time.process_time()
             else:
-                gc_time[0] += time.process_time() - gc_started[0]
+                spent = time.process_time() - gc_started[0]
+                gc_time[0] += spent
+                gc_s_by_generation[info["generation"]] += spent
                 gc_time[1] += 1
                 gc_time[2] += info["generation"] == 2
+                gc_by_generation[info["generation"]] += 1
 
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         loop = asyncio.get_running_loop()
@@ -739,6 +744,7 @@ async def _drive(variant: Variant, args: argparse.Namespace) -> dict[str, Any]:
         "us_per_chunk": cpu / received * 1e6 if received else float("nan"),
         "peak_rss_mb": usage.ru_maxrss / 1024, "rss_before_mb": rss_before / 1024,
         "gc_s": gc_time[0], "gc_collections": gc_time[1], "gc_full": gc_time[2],
+        "gc_by_generation": gc_by_generation, "gc_s_by_generation": gc_s_by_generation,
         "errors": len(errors), "first_errors": errors[:3],
     }
     if profiler is not None:
@@ -896,8 +902,10 @@ def main(argv: list[str] | None = None) -> int:
                         "stream's connection is opened in the measured phase")
     parser.add_argument("--variants", default="abcd", help="which clients, e.g. 'ab' "
                         "(a: aiohttp loop, b: aiovertexchat, c: AsyncOpenAI, d: bare Protocol)")
-    parser.add_argument("--baseline", metavar="REF", help="also run aiovertexchat as of git REF "
-                        "(e.g. 8c57114, before the layer move), extracted with git archive")
+    parser.add_argument("--baseline", metavar="REF", action="append",
+                        help="also run aiovertexchat as of git REF (e.g. 8c57114, before the "
+                        "layer move; extracted with git archive) or from the checkout in "
+                        "directory REF; repeatable")
     parser.add_argument("--repeat", type=int, default=1, help="rounds, interleaved; the "
                         "table shows each client's median (default 1)")
     parser.add_argument("--profile", choices=["cpu", "mem"],
@@ -927,15 +935,17 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="aiovertexchat-baseline-") as tmp:
         # (row key, variant, code to import aiovertexchat from, label)
         rows = [(key, key, None, VARIANTS[key][0]) for key in args.variants if key in VARIANTS]
-        if args.baseline:
-            from before_after import extract
+        for number, ref in enumerate(args.baseline or []):
+            tree = Path(ref)
+            if not (tree / "aiovertexchat" / "__init__.py").is_file():
+                from before_after import extract
 
-            why = extract(args.baseline, Path(tmp))
-            if why is None:
-                rows.append((f"b@{args.baseline}", "b", Path(tmp),
-                             f"aiovertexchat as of {args.baseline}"))
-            else:
-                print(f"NOTE: no baseline row: {why}")
+                tree = Path(tmp) / str(number)
+                why = extract(ref, tree)
+                if why is not None:
+                    print(f"NOTE: no row for {ref}: {why}")
+                    continue
+            rows.append((f"b@{ref}", "b", tree, f"aiovertexchat as of {ref}"))
         _check_ports(args.streams)
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         print(f"{args.streams} streams x {args.chunks} chunks, one chunk per write every "
@@ -967,6 +977,11 @@ def report(results: dict[str, dict[str, Any]], labels: dict[str, str],
         print(f"{name:<44}{r['us_per_chunk']:>13.1f}{gc_us:>6.1f}"
               f"{r['peak_rss_mb']:>12.0f}{r['wall_s']:>7.1f}{busy:>5.0%}"
               f"{s['last_request_s']:>9.1f}{lag:>27}")
+    for key, r in results.items():
+        counts, seconds = r["gc_by_generation"], r["gc_s_by_generation"]
+        each = ", ".join(f"{n} {name} ({t:.2f} s)" for n, name, t in
+                         zip(counts, ("young", "middle", "full"), seconds, strict=True))
+        print(f"  ({key}) GC collections in the phase: {each}")
     if args.repeat > 1:
         for key, r in results.items():
             each = ", ".join(f"{cpu:.1f} µs/{rss:.0f} MB" for cpu, rss in r["runs"])
