@@ -136,6 +136,17 @@ class _Wire(msgspec.Struct, kw_only=True, omit_defaults=True):
         return (msgspec.json.format(raw, indent=indent) if indent else raw).decode()
 
 
+class _Untracked(_Wire, gc=False):
+    """Base of the types decoded from stream chunks, and of `Usage`: not tracked by the GC.
+
+    A caller holds the last chunk of every open stream while it waits for the next, and with
+    thousands of streams open each GC-tracked object costs time in every full collection.
+    These cannot be part of a reference cycle: decoded JSON has none, and their fields hold
+    only strings, numbers, JSON values and each other (do not store one inside its own
+    `extra_content` or `logprobs`).
+    """
+
+
 class FunctionCall(_Wire):
     name: str = ""
     arguments: str = ""
@@ -245,19 +256,19 @@ class Choice(_Wire):
     logprobs: ChoiceLogprobs | None = None
 
 
-class PromptTokensDetails(_Wire):
+class PromptTokensDetails(_Untracked):
     cached_tokens: int | None = None
     audio_tokens: int | None = None
 
 
-class CompletionTokensDetails(_Wire):
+class CompletionTokensDetails(_Untracked):
     reasoning_tokens: int | None = None
     audio_tokens: int | None = None
     accepted_prediction_tokens: int | None = None
     rejected_prediction_tokens: int | None = None
 
 
-class Usage(_Wire):
+class Usage(_Untracked):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
@@ -301,17 +312,17 @@ class ChatCompletion(_Wire, dict=True):
         return {} if info is None else dict(info.headers)
 
 
-class ChoiceDeltaFunctionCall(_Wire):
+class ChoiceDeltaFunctionCall(_Untracked):
     name: str | None = None
     arguments: str | None = None
 
 
-class ChoiceDeltaToolCallFunction(_Wire):
+class ChoiceDeltaToolCallFunction(_Untracked):
     name: str | None = None
     arguments: str | None = None
 
 
-class ChoiceDeltaToolCall(_Wire):
+class ChoiceDeltaToolCall(_Untracked):
     # Gemini may omit `index` and send `id: ""`; the accumulator synthesizes both.
     index: int | None = None
     id: str | None = None
@@ -320,7 +331,7 @@ class ChoiceDeltaToolCall(_Wire):
     extra_content: dict[str, Any] | None = None
 
 
-class ChoiceDelta(_Wire):
+class ChoiceDelta(_Untracked):
     role: str | None = None
     content: str | None = None
     reasoning: str | None = None
@@ -334,14 +345,14 @@ class ChoiceDelta(_Wire):
     reasoning_content: str | None = None
 
 
-class ChunkChoice(_Wire):
+class ChunkChoice(_Untracked):
     index: int = 0
     delta: ChoiceDelta = msgspec.field(default_factory=ChoiceDelta)
     finish_reason: str | None = None
     logprobs: ChoiceLogprobs | None = None
 
 
-class ChatCompletionChunk(_Wire):
+class ChatCompletionChunk(_Untracked):
     id: str = ""
     object: str = "chat.completion.chunk"
     created: int = 0

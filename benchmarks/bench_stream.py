@@ -19,7 +19,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiovertexchat._http.stream import ChatStream, StreamMetrics
+try:
+    from aiovertexchat._http.stream import ChatStream, StreamMetrics
+except ImportError:  # a checkout from before the layer move (see before_after.py)
+    from aiovertexchat.stream import ChatStream, StreamMetrics  # type: ignore[no-redef]
 
 
 class _MemoryResponse:
@@ -77,7 +80,12 @@ def thought_hook() -> Callable[[Any], None] | None:
     try:
         from aiovertexchat._protocol.thoughts import ChunkThoughtSeparator
     except ImportError:
-        return None
+        try:
+            from aiovertexchat.thoughts import (  # type: ignore[no-redef]
+                ChunkThoughtSeparator,
+            )
+        except ImportError:
+            return None
     return ChunkThoughtSeparator("think")
 
 
