@@ -17,7 +17,7 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -216,6 +216,30 @@ async def serve_app(handler: Handler, **runner_options: Any) -> AsyncIterator[st
         yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
+
+
+class CountingServer:
+    """A loopback server answering every request with `handler` and counting them; `base_url`
+    is its OpenAI-style base URL (`http://127.0.0.1:PORT/v1`)."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.requests = 0
+        self.base_url = ""
+        self._handler = handler
+        self._serving: AbstractAsyncContextManager[str] | None = None
+
+    async def _route(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        return await self._handler(request)
+
+    async def __aenter__(self) -> CountingServer:
+        self._serving = serve_app(self._route)
+        self.base_url = await self._serving.__aenter__() + "/v1"
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        assert self._serving is not None
+        await self._serving.__aexit__(*exc)
 
 
 # -- raw HTTP against the emulator (its own tests) -----------------------------------------------

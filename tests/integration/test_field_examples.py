@@ -19,6 +19,7 @@ from aiovertexchat import (
     UnprocessableEntityError,
 )
 from aiovertexchat._reliability.retry import RetryPolicy
+from tests.helpers import CountingServer
 
 MODEL = "m"
 HELLO = [{"role": "user", "content": "hello"}]
@@ -26,32 +27,6 @@ FAST = RetryPolicy(base=0.001, cap=0.01)
 Handler = Callable[[aiohttp.web.Request], Awaitable[aiohttp.web.StreamResponse]]
 
 
-class Canned:
-    """A loopback server answering every chat call with `handler`, counting requests."""
-
-    def __init__(self, handler: Handler) -> None:
-        self.requests = 0
-        self._handler = handler
-        self._runner: aiohttp.web.AppRunner | None = None
-        self.base_url = ""
-
-    async def _route(self, request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
-        self.requests += 1
-        return await self._handler(request)
-
-    async def __aenter__(self) -> Canned:
-        app = aiohttp.web.Application()
-        app.router.add_post("/v1/chat/completions", self._route)
-        self._runner = aiohttp.web.AppRunner(app)
-        await self._runner.setup()
-        site = aiohttp.web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/v1"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._runner is not None
-        await self._runner.cleanup()
 
 
 def body(raw: bytes, status: int = 200) -> Handler:
@@ -96,7 +71,7 @@ async def test_a_object_arguments_are_an_answer_sent_once(
            b'[{"index":0,"finish_reason":"tool_calls","message":{"role":"assistant","content":'
            b'null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":'
            b'"get_weather","arguments":{"city":"Paris","days":2}}}]}}]}')
-    async with Canned(body(raw)) as server:
+    async with CountingServer(body(raw)) as server:
         client = make_client(server.base_url)
         result = await client.chat.completions.create(model=MODEL, messages=HELLO)
     call = (result.choices[0].message.tool_calls or [])[0]
@@ -110,7 +85,7 @@ async def test_a_gemini_nulls_are_an_answer_sent_once(
     raw = (b'{"id":null,"choices":null,"created":1743682890,"model":"gemini-2.5-pro",'
            b'"object":"chat.completion","usage":{"completion_tokens":0,"prompt_tokens":1396,'
            b'"total_tokens":1396}}')
-    async with Canned(body(raw)) as server:
+    async with CountingServer(body(raw)) as server:
         client = make_client(server.base_url)
         result = await client.chat.completions.create(model=MODEL, messages=HELLO)
     assert result.choices == [] and result.usage is not None
@@ -127,7 +102,7 @@ async def test_b_two_calls_at_index_0(make_client: Callable[[str], AsyncVertexCh
                 b'"arguments":"{\\"city\\": \\"' + city.encode() + b'\\"}"}}]},'
                 b'"finish_reason":null}]}\n\n')
 
-    async with Canned(events(
+    async with CountingServer(events(
         call("call_aa11", "Paris"), call("call_bb22", "Rome"),
         b'data: {"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}\n\n',
         b"data: [DONE]\n\n",
@@ -154,7 +129,7 @@ async def test_c_reasoning_content_everywhere(
         b"\n\n",
         b"data: [DONE]\n\n",
     ]
-    async with Canned(events(*stream_events)) as server:
+    async with CountingServer(events(*stream_events)) as server:
         client = make_client(server.base_url)
         stream = await client.chat.completions.create(model=MODEL, messages=HELLO, stream=True)
         deltas = [chunk.choices[0].delta.reasoning async for chunk in stream]
@@ -165,7 +140,7 @@ async def test_c_reasoning_content_everywhere(
 
     raw = (b'{"id":"c","choices":[{"index":0,"finish_reason":"stop","message":{"role":'
            b'"assistant","content":"4","reasoning_content":"Two plus two is four."}}]}')
-    async with Canned(body(raw)) as server:
+    async with CountingServer(body(raw)) as server:
         client = make_client(server.base_url)
         result = await client.chat.completions.create(model=MODEL, messages=HELLO)
     assert result.choices[0].message.reasoning == "Two plus two is four."
@@ -175,7 +150,7 @@ async def test_c_reasoning_content_everywhere(
 async def test_d_error_event_in_a_200_stream(
     make_client: Callable[[str], AsyncVertexChat],
 ) -> None:
-    async with Canned(events(
+    async with CountingServer(events(
         b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n',
         b'event: error\ndata: {"code": 400, "details": "max_new_tokens must be > 0"}\n\n',
     )) as server:
@@ -195,7 +170,7 @@ async def test_d_error_event_in_a_200_stream(
 async def test_d_tgi_error_data_in_a_200_stream(
     make_client: Callable[[str], AsyncVertexChat],
 ) -> None:
-    async with Canned(events(
+    async with CountingServer(events(
         b'data: {"error":"Input validation error: `inputs` tokens + `max_new_tokens` must be '
         b'<= 2048","error_type":"validation"}\n\n',
         b"data: [DONE]\n\n",
@@ -209,7 +184,7 @@ async def test_d_tgi_error_data_in_a_200_stream(
 
 
 async def test_d_fastapi_404(make_client: Callable[[str], AsyncVertexChat]) -> None:
-    async with Canned(body(b'{"detail":"Not Found"}', status=404)) as server:
+    async with CountingServer(body(b'{"detail":"Not Found"}', status=404)) as server:
         client = make_client(server.base_url)
         with pytest.raises(NotFoundError) as info:
             await client.chat.completions.create(model=MODEL, messages=HELLO)
@@ -228,7 +203,7 @@ def ollama_chunk(text: str, finish: str = "") -> bytes:
 async def test_e_empty_finish_reasons_and_a_cut_off_body(
     make_client: Callable[[str], AsyncVertexChat],
 ) -> None:
-    async with Canned(events(ollama_chunk(" Hello"), ollama_chunk(" there"))) as server:
+    async with CountingServer(events(ollama_chunk(" Hello"), ollama_chunk(" there"))) as server:
         client = make_client(server.base_url)
         stream = await client.chat.completions.create(
             model=MODEL, messages=HELLO, stream=True, retry=RetryPolicy.never()
@@ -243,7 +218,7 @@ async def test_e_empty_finish_reasons_and_a_cut_off_body(
 async def test_e_empty_finish_reasons_then_a_real_one(
     make_client: Callable[[str], AsyncVertexChat],
 ) -> None:
-    async with Canned(events(ollama_chunk(" Hello"), ollama_chunk("!", "stop"))) as server:
+    async with CountingServer(events(ollama_chunk(" Hello"), ollama_chunk("!", "stop"))) as server:
         client = make_client(server.base_url)
         stream = await client.chat.completions.create(model=MODEL, messages=HELLO, stream=True)
         finishes = [chunk.choices[0].finish_reason async for chunk in stream]
@@ -254,7 +229,7 @@ async def test_e_the_thought_splitter_holds_a_split_tag_until_the_real_finish(
     make_client: Callable[[str], AsyncVertexChat],
 ) -> None:
     # A tag cut across chunks is held back; "" must not flush it as answer text.
-    async with Canned(events(
+    async with CountingServer(events(
         ollama_chunk("<thi"), ollama_chunk("nk>plan</think>"), ollama_chunk("answer", "stop"),
     )) as server:
         client = make_client(server.base_url)

@@ -22,6 +22,7 @@ from aiovertexchat import (
 )
 from aiovertexchat._reliability.retry import RetryPolicy
 from aiovertexchat.emulator import Emulator
+from tests.helpers import CountingServer
 
 MODEL = "some-model"
 HELLO = [{"role": "user", "content": "hello"}]
@@ -29,33 +30,6 @@ FAST = RetryPolicy(base=0.001, cap=0.01)
 Handler = Callable[[aiohttp.web.Request], Awaitable[aiohttp.web.StreamResponse]]
 
 
-class OneRouteServer:
-    """A loopback server answering every chat call with `handler`, counting requests."""
-
-    def __init__(self, handler: Handler) -> None:
-        self.requests = 0
-        self._handler = handler
-        self._runner: aiohttp.web.AppRunner | None = None
-        self.base_url = ""
-
-    async def _route(self, request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
-        self.requests += 1
-        return await self._handler(request)
-
-    async def __aenter__(self) -> OneRouteServer:
-        app = aiohttp.web.Application()
-        app.router.add_post("/v1/chat/completions", self._route)
-        self._runner = aiohttp.web.AppRunner(app)
-        await self._runner.setup()
-        site = aiohttp.web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.base_url = f"http://127.0.0.1:{port}/v1"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._runner is not None
-        await self._runner.cleanup()
 
 
 def body_reply(body: bytes) -> Handler:
@@ -102,7 +76,7 @@ async def make_client() -> AsyncIterator[Callable[[str], AsyncVertexChat]]:
 async def test_a_2xx_body_that_is_not_json_is_final_and_keeps_status_200(
     make_client: Callable[[str], AsyncVertexChat],
 ) -> None:
-    async with OneRouteServer(body_reply(b'{"id": "x", "choices": [')) as server:
+    async with CountingServer(body_reply(b'{"id": "x", "choices": [')) as server:
         client = make_client(server.base_url)
         with pytest.raises(APIResponseValidationError) as info:
             await client.chat.completions.create(model=MODEL, messages=HELLO)
@@ -121,7 +95,7 @@ async def test_a_2xx_body_of_the_wrong_shape_names_the_json_path(
     make_client: Callable[[str], AsyncVertexChat],
 ) -> None:
     body = b'{"id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": 7}'
-    async with OneRouteServer(body_reply(body)) as server:
+    async with CountingServer(body_reply(body)) as server:
         client = make_client(server.base_url)
         with pytest.raises(APIResponseValidationError) as info:
             await client.chat.completions.create(model=MODEL, messages=HELLO)
@@ -133,7 +107,7 @@ async def test_a_2xx_body_of_the_wrong_shape_names_the_json_path(
 async def test_a_huge_unreadable_body_is_quoted_only_in_part(
     make_client: Callable[[str], AsyncVertexChat],
 ) -> None:
-    async with OneRouteServer(body_reply(b"x" * 100_000)) as server:
+    async with CountingServer(body_reply(b"x" * 100_000)) as server:
         client = make_client(server.base_url)
         with pytest.raises(APIResponseValidationError) as info:
             await client.chat.completions.create(model=MODEL, messages=HELLO)
@@ -144,7 +118,7 @@ async def test_a_huge_unreadable_body_is_quoted_only_in_part(
 async def test_an_unreadable_first_chunk_is_not_retried(
     make_client: Callable[[str], AsyncVertexChat],
 ) -> None:
-    async with OneRouteServer(sse_reply(b"data: {not json\n\n")) as server:
+    async with CountingServer(sse_reply(b"data: {not json\n\n")) as server:
         client = make_client(server.base_url)
         stream = await client.chat.completions.create(model=MODEL, messages=HELLO, stream=True)
         with pytest.raises(StreamInterruptedError, match="not valid JSON") as info:
@@ -161,7 +135,7 @@ async def test_an_event_past_the_size_limit_is_typed_with_what_arrived(
     make_client: Callable[[str], AsyncVertexChat],
 ) -> None:
     huge = b"data: " + b"y" * (SizeLimits().event + 10)  # past the default event ceiling
-    async with OneRouteServer(sse_reply(chunk("Hello"), chunk(" world"), huge)) as server:
+    async with CountingServer(sse_reply(chunk("Hello"), chunk(" world"), huge)) as server:
         client = make_client(server.base_url)
         stream = await client.chat.completions.create(model=MODEL, messages=HELLO, stream=True)
         received = []
